@@ -1,0 +1,91 @@
+package stage2
+
+import (
+	"context"
+	"io"
+	"io/fs"
+	"syscall"
+	"time"
+)
+
+// Host is the seam between stage two's logic and the machine. Every effect on the machine goes
+// through it: the Linux implementation (LinuxHost) makes it real, the sandbox implementation
+// (SandboxHost) writes files under a root directory and records every other effect in an
+// ordered journal, so `bootplan replay` and the tests run the same steps as a boot.
+//
+// Paths are always as seen on the machine ("/etc/ledger/config.toml"); the sandbox maps them
+// under its root and refuses any that would leave it.
+type Host interface {
+	// Files.
+	ReadFile(path string) ([]byte, error)
+	Lstat(path string) (fs.FileInfo, error)
+	Stat(path string) (fs.FileInfo, error)
+	ReadDir(path string) ([]fs.DirEntry, error)
+	// MkdirAll creates path and its missing parents with perm and returns the directories it
+	// created (outermost first), so callers chown only what they made.
+	MkdirAll(path string, perm fs.FileMode) (created []string, err error)
+	// WriteFileAtomic writes a temporary file in the same directory, fsyncs, chmods, chowns
+	// (uid/gid < 0 = leave), renames over path and fsyncs the directory.
+	WriteFileAtomic(path string, data []byte, perm fs.FileMode, uid, gid int) error
+	Chown(path string, uid, gid int) error
+	Chmod(path string, perm fs.FileMode) error
+	Remove(path string) error
+	Symlink(target, link string) error
+
+	// Block devices, filesystems and mounts.
+	// ReadDevice reads up to n bytes at off from a block device (signature probing).
+	ReadDevice(path string, off int64, n int) ([]byte, error)
+	Mount(source, target, fstype string, flags uintptr, data string) error
+	Unmount(target string, flags int) error
+	RemountRootReadonly() error
+	Sync()
+
+	// Kernel.
+	// LoadModule loads one module file with finit_module; "already loaded" is success.
+	LoadModule(path string, params string) error
+	WriteSysctl(name, value string) error
+	SetHostname(name string) error
+
+	// Processes. Run starts cmd and waits for it (through the reaper on the real host).
+	Run(ctx context.Context, cmd Cmd) (ExitStatus, error)
+	// Start starts cmd and returns its pid without waiting: the supervisor's reaper owns the
+	// wait for every child of PID 1.
+	Start(cmd Cmd) (pid int, err error)
+	// Exec replaces the current process (replace-init). It returns only on failure.
+	Exec(cmd Cmd) error
+	// Reboot powers off (syscall.LINUX_REBOOT_CMD_POWER_OFF) or reboots the machine.
+	Reboot(cmd int) error
+
+	// Journal returns the recorded effects (sandbox) or nil (real host).
+	Journal() []JournalEntry
+}
+
+// Cmd is a process to start.
+type Cmd struct {
+	Path       string   // absolute path of the program
+	Args       []string // argv, Args[0] included
+	Env        []string // NAME=VALUE, the complete environment
+	Dir        string
+	UID, GID   uint32
+	Groups     []uint32
+	Setsid     bool // own session and process group
+	Stdin      io.Reader
+	Stdout     io.Writer
+	Stderr     io.Writer
+	Credential bool // set uid/gid/groups (false: inherit root's)
+}
+
+// ExitStatus is how a process ended.
+type ExitStatus struct {
+	Pid      int
+	Code     int            // exit code when Exited
+	Signal   syscall.Signal // terminating signal when !Exited
+	Exited   bool
+	Duration time.Duration
+}
+
+// JournalEntry is one recorded effect of the sandbox host.
+type JournalEntry struct {
+	Op     string // "mkdir", "write", "chown", "mount", "mkfs", "module", "sysctl", "run", ...
+	Detail string // human-readable, never a secret value
+}
