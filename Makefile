@@ -5,7 +5,7 @@ LDFLAGS   ?= -s -w
 STATICCHECK_VERSION ?= v0.8.2
 export CGO_ENABLED = 0
 
-.PHONY: all build test unit lint fuzz bench clean
+.PHONY: all build test unit lint fuzz bench clean assets vm-test demo
 
 all: build
 
@@ -17,7 +17,7 @@ build:
 	@test $$(stat -c %s bin/init) -lt 8388608 || { echo "bin/init is over 8 MB"; exit 1; }
 
 ## test: unit + replay tests, fuzz smoke, then the VM scenarios
-test: build unit fuzz
+test: build unit fuzz vm-test
 
 ## unit: go test over every package (replay tests need moto_server: see README)
 unit:
@@ -27,6 +27,19 @@ unit:
 FUZZTIME ?= 10s
 fuzz:
 	$(GO) test ./plan -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZTIME)
+
+## assets: QEMU, Debian cloud kernel + modules, busybox, mkfs tools (cached in .cache/)
+assets:
+	sh tests/assets.sh
+
+## vm-test: boot every scenario of tests/scenarios in QEMU (SCENARIO=name, SCENARIOS=dir)
+VM_TIMEOUT ?= 80m
+vm-test: build assets
+	BOOTPLAN_VM=1 $(GO) test -count=1 -timeout $(VM_TIMEOUT) -v ./tests/vm/
+
+## demo: boot the example image, console live, powers off by itself
+demo: build assets
+	$(GO) run ./tests/cmd/demo
 
 ## lint: gofmt, go vet, staticcheck
 lint:

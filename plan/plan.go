@@ -42,7 +42,7 @@ type Plan struct {
 
 // Source records where the plan came from, so a person can tell which inputs produced it.
 type Source struct {
-	UserData       bool      `toml:"user_data" json:"user_data"`                                 // user data was present (non-empty)
+	UserData       bool      `toml:"user_data" json:"user_data"`                                   // user data was present (non-empty)
 	UserDataSHA256 string    `toml:"user_data_sha256,omitempty" json:"user_data_sha256,omitempty"` // of the raw bytes as fetched (before gunzip)
 	MetadataSHA256 string    `toml:"metadata_sha256,omitempty" json:"metadata_sha256,omitempty"`
 	CompiledAt     time.Time `toml:"compiled_at" json:"compiled_at"`
@@ -52,21 +52,21 @@ type Source struct {
 
 // Network is what stage one configured. Stage two only reads it (hostname, report, show).
 type Network struct {
-	Configured    bool     `toml:"configured" json:"configured"`
-	Interface     string   `toml:"interface,omitempty" json:"interface,omitempty"`
-	MAC           string   `toml:"mac,omitempty" json:"mac,omitempty"`
-	Address       string   `toml:"address,omitempty" json:"address,omitempty"` // CIDR, e.g. 10.0.0.5/24
-	Gateway       string   `toml:"gateway,omitempty" json:"gateway,omitempty"`
-	MTU           int      `toml:"mtu,omitempty" json:"mtu,omitempty"`
-	DNS           []string `toml:"dns,omitempty" json:"dns,omitempty"`
-	Domain        string   `toml:"domain,omitempty" json:"domain,omitempty"`
-	Search        []string `toml:"search,omitempty" json:"search,omitempty"`
-	Routes        []Route  `toml:"route,omitempty" json:"route,omitempty"` // classless static routes (option 121)
-	Hostname      string   `toml:"hostname,omitempty" json:"hostname,omitempty"`
-	DHCPServer    string   `toml:"dhcp_server,omitempty" json:"dhcp_server,omitempty"`
-	LeaseSeconds  int      `toml:"lease_seconds,omitempty" json:"lease_seconds,omitempty"`
-	IMDSEndpoint  string   `toml:"imds_endpoint,omitempty" json:"imds_endpoint,omitempty"`
-	OtherIfaces   []string `toml:"other_interfaces,omitempty" json:"other_interfaces,omitempty"` // left unconfigured
+	Configured   bool     `toml:"configured" json:"configured"`
+	Interface    string   `toml:"interface,omitempty" json:"interface,omitempty"`
+	MAC          string   `toml:"mac,omitempty" json:"mac,omitempty"`
+	Address      string   `toml:"address,omitempty" json:"address,omitempty"` // CIDR, e.g. 10.0.0.5/24
+	Gateway      string   `toml:"gateway,omitempty" json:"gateway,omitempty"`
+	MTU          int      `toml:"mtu,omitempty" json:"mtu,omitempty"`
+	DNS          []string `toml:"dns,omitempty" json:"dns,omitempty"`
+	Domain       string   `toml:"domain,omitempty" json:"domain,omitempty"`
+	Search       []string `toml:"search,omitempty" json:"search,omitempty"`
+	Routes       []Route  `toml:"route,omitempty" json:"route,omitempty"` // classless static routes (option 121)
+	Hostname     string   `toml:"hostname,omitempty" json:"hostname,omitempty"`
+	DHCPServer   string   `toml:"dhcp_server,omitempty" json:"dhcp_server,omitempty"`
+	LeaseSeconds int      `toml:"lease_seconds,omitempty" json:"lease_seconds,omitempty"`
+	IMDSEndpoint string   `toml:"imds_endpoint,omitempty" json:"imds_endpoint,omitempty"`
+	OtherIfaces  []string `toml:"other_interfaces,omitempty" json:"other_interfaces,omitempty"` // left unconfigured
 }
 
 // Route is one classless static route.
@@ -88,9 +88,11 @@ type Command struct {
 }
 
 // EnvVar is one static environment entry; Value may hold $(VAR) references.
+// Literal entries (the image's own Env) are used verbatim by ResolveEnv, never expanded.
 type EnvVar struct {
-	Name  string `toml:"name" json:"name"`
-	Value string `toml:"value" json:"value"`
+	Name    string `toml:"name" json:"name"`
+	Value   string `toml:"value" json:"value"`
+	Literal bool   `toml:"literal,omitempty" json:"literal,omitempty"`
 }
 
 // Env-from and volume kinds.

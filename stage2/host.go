@@ -62,6 +62,7 @@ type Host interface {
 
 // Cmd is a process to start.
 type Cmd struct {
+	Name       string   // label for logs and the sandbox journal ("init-script-0", "command"); optional
 	Path       string   // absolute path of the program
 	Args       []string // argv, Args[0] included
 	Env        []string // NAME=VALUE, the complete environment

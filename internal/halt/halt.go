@@ -1,0 +1,99 @@
+// Package halt is the one way a boot ends badly: print the failure banner as the last console
+// lines, sync, and power the machine off (or reboot it when asked). It is shared by both
+// stages. PID 1 must never exit, so every function here either ends the machine or sleeps
+// forever.
+package halt
+
+import (
+	"os"
+	"strings"
+	"time"
+
+	"github.com/bootplan/bootplan/internal/console"
+)
+
+// OnFailureEnv names the kernel command-line variable that chooses what a failed boot does:
+// "reboot" reboots; anything else (or nothing) powers off.
+const OnFailureEnv = "BOOTPLAN_ON_FAILURE"
+
+// Action is what to do with the machine at the end.
+type Action int
+
+// Actions.
+const (
+	PowerOffAction Action = iota
+	RebootAction
+)
+
+func (a Action) String() string {
+	if a == RebootAction {
+		return "rebooting"
+	}
+	return "powering off"
+}
+
+// FailureAction decides from the environment value and /proc/cmdline (either may be empty)
+// what a failed boot does. The environment wins; the command line is the fallback for a
+// kernel that did not pass the parameter on as environment.
+func FailureAction(env, cmdline string) Action {
+	v := env
+	if v == "" {
+		for _, f := range strings.Fields(cmdline) {
+			if s, ok := strings.CutPrefix(f, OnFailureEnv+"="); ok {
+				v = strings.Trim(s, `"`)
+			}
+		}
+	}
+	if strings.EqualFold(strings.TrimSpace(v), "reboot") {
+		return RebootAction
+	}
+	return PowerOffAction
+}
+
+func failureAction() Action {
+	cmdline, _ := os.ReadFile("/proc/cmdline")
+	return FailureAction(os.Getenv(OnFailureEnv), string(cmdline))
+}
+
+// Seams for tests; the real ones live in halt_linux.go.
+var (
+	syncFS       = func() {}
+	rebootSys    = func(Action) error { return nil }
+	isPID1       = func() bool { return os.Getpid() == 1 }
+	exit         = os.Exit
+	sleepForever = func() {
+		for {
+			time.Sleep(time.Hour)
+		}
+	}
+)
+
+// Fail prints the banner as the last console output and ends the machine: power off, or
+// reboot when BOOTPLAN_ON_FAILURE=reboot. It never returns.
+func Fail(f console.Failure) {
+	a := failureAction()
+	if f.Action == "" {
+		f.Action = a.String()
+	}
+	console.PrintBanner(f)
+	end(a)
+}
+
+// PowerOff syncs and powers the machine off. It never returns.
+func PowerOff() { end(PowerOffAction) }
+
+// Reboot syncs and reboots the machine. It never returns.
+func Reboot() { end(RebootAction) }
+
+func end(a Action) {
+	syncFS()
+	if !isPID1() {
+		// Run by hand (a developer's shell, a test): never take the host down.
+		exit(1)
+		return
+	}
+	if err := rebootSys(a); err != nil {
+		console.Errorf("reboot(2) failed: %v; sleeping forever (PID 1 must not exit)", err)
+	}
+	sleepForever()
+}

@@ -1,0 +1,166 @@
+package plan
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+const header = "# bootplan boot plan. Written by bootplan compile (or stage one); read by stage two.\n" +
+	"# Every default is explicit. Inspect with: bootplan show [FILE]\n"
+
+// Encode renders the plan as TOML with a short header comment. It does not validate.
+func Encode(p *Plan) ([]byte, error) {
+	if p == nil {
+		return nil, fmt.Errorf("encode plan: nil plan")
+	}
+	var buf bytes.Buffer
+	buf.WriteString(header)
+	if err := toml.NewEncoder(&buf).Encode(p); err != nil {
+		return nil, fmt.Errorf("encode plan: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Decode parses a TOML plan. Unknown keys and unknown versions are refused; empty lists are
+// returned as nil and times in UTC, so Decode(Encode(p)) equals p. It does not call Validate.
+func Decode(b []byte) (*Plan, error) {
+	var v struct {
+		Version *int `toml:"version"`
+	}
+	if _, err := toml.Decode(string(b), &v); err != nil {
+		return nil, fmt.Errorf("plan is not valid TOML: %s", oneLine(err.Error()))
+	}
+	if v.Version == nil {
+		return nil, fmt.Errorf("plan has no version key: not a bootplan plan, or truncated; recompile it")
+	}
+	if *v.Version != Version {
+		return nil, fmt.Errorf("plan version %d is not supported by this bootplan (supports %d): rebuild the image or recompile the plan", *v.Version, Version)
+	}
+	var p Plan
+	md, err := toml.Decode(string(b), &p)
+	if err != nil {
+		return nil, fmt.Errorf("plan: %s", oneLine(err.Error()))
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		sort.Strings(keys)
+		return nil, fmt.Errorf("plan has unknown keys %s: written by a newer bootplan? recompile the plan with this version", strings.Join(keys, ", "))
+	}
+	p.normalize()
+	return &p, nil
+}
+
+// ReadFile reads and decodes the plan at path; errors name the file.
+func ReadFile(path string) (*Plan, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	p, err := Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
+}
+
+// WriteFile encodes p and writes it to path atomically (temporary file in the same directory,
+// fsync, rename, fsync of the directory) with mode 0600.
+func WriteFile(path string, p *Plan) error {
+	b, err := Encode(p)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, b, 0o600)
+}
+
+func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Chmod(mode); err != nil {
+		return fail(err)
+	}
+	if _, err := f.Write(b); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// normalize turns empty lists into nil and times into UTC, so decoded plans compare equal.
+func (p *Plan) normalize() {
+	p.Source.CompiledAt = p.Source.CompiledAt.UTC()
+	p.Source.Warnings = nilIfEmpty(p.Source.Warnings)
+	n := &p.Network
+	n.DNS = nilIfEmpty(n.DNS)
+	n.Search = nilIfEmpty(n.Search)
+	n.Routes = nilIfEmpty(n.Routes)
+	n.OtherIfaces = nilIfEmpty(n.OtherIfaces)
+	p.Command.Argv = nilIfEmpty(p.Command.Argv)
+	p.Command.Groups = nilIfEmpty(p.Command.Groups)
+	p.Env = nilIfEmpty(p.Env)
+	p.EnvFrom = nilIfEmpty(p.EnvFrom)
+	p.Volumes = nilIfEmpty(p.Volumes)
+	for i := range p.Volumes {
+		v := &p.Volumes[i]
+		v.MountOptions = nilIfEmpty(v.MountOptions)
+		if v.Attachment != nil {
+			v.Attachment.Tags = nilIfEmpty(v.Attachment.Tags)
+		}
+	}
+	p.Modules = nilIfEmpty(p.Modules)
+	for i := range p.Modules {
+		p.Modules[i].Params = nilIfEmpty(p.Modules[i].Params)
+	}
+	p.Sysctls = nilIfEmpty(p.Sysctls)
+	p.InitScripts = nilIfEmpty(p.InitScripts)
+	p.Services = nilIfEmpty(p.Services)
+	for i := range p.Services {
+		p.Services[i].Argv = nilIfEmpty(p.Services[i].Argv)
+	}
+}
+
+func nilIfEmpty[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}

@@ -1,0 +1,83 @@
+package stage1
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/bootplan/bootplan/internal/imds"
+	"github.com/bootplan/bootplan/plan"
+)
+
+// userDataFetcher is the part of the IMDS client user-data needs.
+type userDataFetcher interface {
+	Get(ctx context.Context, path string) ([]byte, error)
+}
+
+// FetchUserData gets user data from IMDS. found is false on 404 (no user data: a normal
+// boot with the image's defaults). Any other failure, after the client's retry budget, is an
+// error: a boot must never silently drop user data it could not read.
+func FetchUserData(ctx context.Context, c userDataFetcher) (raw []byte, found bool, err error) {
+	raw, err = c.Get(ctx, "user-data")
+	if errors.Is(err, imds.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("fetch user data: %w", err)
+	}
+	return raw, true, nil
+}
+
+// WriteFileAtomic writes data to path through a temporary file in the same directory
+// (fsync, chmod, rename, fsync of the directory); missing parents are created 0755.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Chmod(perm); err != nil {
+		return fail(err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// WriteUserData writes user data for people to read, decompressed when it is gzip, with mode
+// 0600 (it may hold sensitive values). Data that claims to be gzip but is not is written as
+// fetched: the compiler reports the problem against it.
+func WriteUserData(path string, raw []byte) error {
+	b, err := plan.Gunzip(raw)
+	if err != nil {
+		b = raw
+	}
+	return WriteFileAtomic(path, b, 0o600)
+}

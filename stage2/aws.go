@@ -1,0 +1,195 @@
+package stage2
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/bootplan/bootplan/internal/imds"
+)
+
+// ErrNoRegion is wrapped by the error returned when no region can be found (AWS_REGION unset
+// and IMDS has no placement/region). An optional source treats it as "missing".
+var ErrNoRegion = errors.New("no AWS region")
+
+// ErrNoCredentials is wrapped by the error returned when the default credential chain finds
+// nothing (no environment credentials and no instance profile). An optional source treats it
+// as "missing".
+var ErrNoCredentials = errors.New("no AWS credentials")
+
+// AWS hands out the AWS service clients stage two needs. Nothing is created until a step asks
+// for a client: a plan without AWS sources never touches the SDK. Safe for concurrent use.
+//
+//   - Region: AWS_REGION (or AWS_DEFAULT_REGION) when set, else IMDS meta-data/placement/region.
+//   - Credentials: the SDK's default chain (environment → shared config → the instance role
+//     through IMDS; the SDK's IMDS client honours AWS_EC2_METADATA_SERVICE_ENDPOINT).
+//   - Endpoints: the SDK's standard AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> variables;
+//     S3 uses path-style addressing whenever an endpoint URL is set (moto, MinIO, proxies).
+type AWS struct {
+	// IMDS is used for the region; nil = imds.FromEnv() on first use.
+	IMDS *imds.Client
+	// ConfigOptions are appended to config.LoadDefaultConfig's options (tests).
+	ConfigOptions []func(*config.LoadOptions) error
+
+	mu     sync.Mutex
+	cfg    *aws.Config
+	cfgErr error
+	s3     *s3.Client
+	ssm    *ssm.Client
+	sm     *secretsmanager.Client
+	ec2    *ec2.Client
+}
+
+// NewAWS returns a lazy client set that finds the region through im.
+func NewAWS(im *imds.Client) *AWS { return &AWS{IMDS: im} }
+
+// Config returns the shared SDK configuration, loading it on first use. A failure is
+// remembered: every later caller gets the same error.
+func (a *AWS) Config(ctx context.Context) (aws.Config, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.configLocked(ctx)
+}
+
+func (a *AWS) configLocked(ctx context.Context) (aws.Config, error) {
+	if a.cfg != nil {
+		return *a.cfg, nil
+	}
+	if a.cfgErr != nil {
+		return aws.Config{}, a.cfgErr
+	}
+	region, err := a.region(ctx)
+	if err != nil {
+		// Not remembered when the context ended: a later caller may succeed.
+		if ctx.Err() == nil {
+			a.cfgErr = err
+		}
+		return aws.Config{}, err
+	}
+	opts := []func(*config.LoadOptions) error{config.WithRegion(region)}
+	opts = append(opts, a.ConfigOptions...)
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		err = fmt.Errorf("loading AWS configuration: %w", err)
+		a.cfgErr = err
+		return aws.Config{}, err
+	}
+	// Fetch credentials once now (the instance role through IMDS on EC2), so a missing
+	// instance profile is reported as such rather than as an opaque signing error later.
+	if cfg.Credentials == nil {
+		err = fmt.Errorf("%w: user data config requires an IAM instance profile", ErrNoCredentials)
+		a.cfgErr = err
+		return aws.Config{}, err
+	}
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		err = fmt.Errorf("%w: user data config requires an IAM instance profile: %w", ErrNoCredentials, err)
+		if ctx.Err() == nil {
+			a.cfgErr = err
+		}
+		return aws.Config{}, err
+	}
+	a.cfg = &cfg
+	return cfg, nil
+}
+
+func (a *AWS) region(ctx context.Context) (string, error) {
+	for _, name := range []string{"AWS_REGION", "AWS_DEFAULT_REGION"} {
+		if r := strings.TrimSpace(os.Getenv(name)); r != "" {
+			return r, nil
+		}
+	}
+	if a.IMDS == nil {
+		a.IMDS = imds.FromEnv()
+	}
+	r, err := a.IMDS.GetString(ctx, "meta-data/placement/region")
+	if err != nil {
+		return "", fmt.Errorf("%w: AWS_REGION is not set and IMDS meta-data/placement/region: %w", ErrNoRegion, err)
+	}
+	r = strings.TrimSpace(r)
+	if r == "" {
+		return "", fmt.Errorf("%w: AWS_REGION is not set and IMDS meta-data/placement/region is empty", ErrNoRegion)
+	}
+	return r, nil
+}
+
+// s3PathStyle reports whether an endpoint override is in effect for S3.
+func s3PathStyle(cfg aws.Config) bool {
+	if cfg.BaseEndpoint != nil && *cfg.BaseEndpoint != "" {
+		return true
+	}
+	return os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
+}
+
+// S3 returns the S3 client.
+func (a *AWS) S3(ctx context.Context) (*s3.Client, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.s3 != nil {
+		return a.s3, nil
+	}
+	cfg, err := a.configLocked(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pathStyle := s3PathStyle(cfg)
+	a.s3 = s3.NewFromConfig(cfg, func(o *s3.Options) {
+		o.UsePathStyle = pathStyle
+		o.DisableLogOutputChecksumValidationSkipped = true
+	})
+	return a.s3, nil
+}
+
+// SSM returns the SSM client.
+func (a *AWS) SSM(ctx context.Context) (*ssm.Client, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ssm != nil {
+		return a.ssm, nil
+	}
+	cfg, err := a.configLocked(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a.ssm = ssm.NewFromConfig(cfg)
+	return a.ssm, nil
+}
+
+// SecretsManager returns the Secrets Manager client.
+func (a *AWS) SecretsManager(ctx context.Context) (*secretsmanager.Client, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.sm != nil {
+		return a.sm, nil
+	}
+	cfg, err := a.configLocked(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a.sm = secretsmanager.NewFromConfig(cfg)
+	return a.sm, nil
+}
+
+// EC2 returns the EC2 client.
+func (a *AWS) EC2(ctx context.Context) (*ec2.Client, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ec2 != nil {
+		return a.ec2, nil
+	}
+	cfg, err := a.configLocked(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a.ec2 = ec2.NewFromConfig(cfg)
+	return a.ec2, nil
+}

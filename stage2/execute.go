@@ -1,0 +1,131 @@
+package stage2
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/bootplan/bootplan/internal/console"
+	"github.com/bootplan/bootplan/plan"
+)
+
+// Execute runs stage two's sequence against rt.Host, writes the boot report
+// (/.easyto/run/report.toml, through the Host, also on failure) and returns the ready command.
+// With replace-init the command is exec'd here (the real host never returns on success; the
+// sandbox records it). On error the caller ends the boot (halt.Fail) with the error as is.
+func Execute(ctx context.Context, rt *Runtime) (Cmd, error) {
+	if rt == nil || rt.Plan == nil || rt.Host == nil {
+		return Cmd{}, errors.New("stage two: runtime needs a plan and a host")
+	}
+	if rt.AWS == nil {
+		rt.AWS = NewAWS(rt.IMDS)
+	}
+	started := time.Now()
+	results, err := RunGraph(ctx, Sequence(rt), GraphHooks{
+		Started: func(name string) { console.Infof("step %s started", name) },
+		Done: func(r StepResult) {
+			switch r.Status {
+			case StatusOK:
+				console.Infof("step %s done in %s", r.Name, FormatDuration(r.Duration))
+			case StatusSkipped:
+				if r.Err != nil {
+					console.Infof("step %s skipped in %s: %s", r.Name, FormatDuration(r.Duration), skipReason(r.Err))
+				} else {
+					console.Infof("step %s skipped in %s", r.Name, FormatDuration(r.Duration))
+				}
+			default:
+				console.Errorf("step %s failed in %s: %v", r.Name, FormatDuration(r.Duration), r.Err)
+			}
+		},
+	})
+	if results != nil {
+		if werr := rt.writeReport(NewReport(started, results, err)); werr != nil {
+			console.Warnf("unable to write the boot report: %v", werr)
+		}
+	}
+	if err != nil {
+		return Cmd{}, err
+	}
+	console.Infof("stage two completed in %s", FormatDuration(time.Since(started)))
+	cmd := rt.cmd
+	if rt.Plan.Command.ReplaceInit {
+		// The readonly-root step already remounted / when asked.
+		if err := ReplaceInit(rt, cmd, false); err != nil {
+			return Cmd{}, err
+		}
+	}
+	return cmd, nil
+}
+
+func (rt *Runtime) writeReport(r Report) error {
+	b, err := r.Encode()
+	if err != nil {
+		return err
+	}
+	if _, err := rt.Host.MkdirAll(plan.RunDir, 0o755); err != nil {
+		return err
+	}
+	return rt.Host.WriteFileAtomic(plan.ReportPath, b, 0o644, -1, -1)
+}
+
+func isSkip(err error) bool { return errors.Is(err, ErrSkip) }
+
+func logEnvFromFailure() { console.Errorf("%s", EnvFromFailure) }
+
+// logEnvNames prints the environment's names (never values) at debug level.
+func logEnvNames(env []plan.EnvVar) {
+	if !console.DebugEnabled() {
+		return
+	}
+	names := make([]string, len(env))
+	for i, e := range env {
+		names[i] = e.Name
+	}
+	sort.Strings(names)
+	console.Debugf("environment: %s", strings.Join(names, ", "))
+}
+
+// diskStep runs one of the disk engineer's *Runtime methods when this build has it (they live
+// in ebs.go, nvmelink.go, modules.go, sysctl.go, rootgrow.go); else the step is skipped.
+func (rt *Runtime) diskStep(name string) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		var r any = rt
+		switch name {
+		case "link-nvme":
+			if m, ok := r.(interface{ LinkNVMe(context.Context) error }); ok {
+				return m.LinkNVMe(ctx)
+			}
+		case "grow-root":
+			if m, ok := r.(interface{ GrowRoot(context.Context) error }); ok {
+				return m.GrowRoot(ctx)
+			}
+		case "modules":
+			if m, ok := r.(interface{ LoadModules(context.Context) error }); ok {
+				return m.LoadModules(ctx)
+			}
+		case "sysctls":
+			if m, ok := r.(interface{ ApplySysctls(context.Context) error }); ok {
+				return m.ApplySysctls(ctx)
+			}
+		}
+		return fmt.Errorf("%w: not in this build", ErrSkip)
+	}
+}
+
+func (rt *Runtime) ebsStep(ctx context.Context, v plan.Volume) error {
+	var r any = rt
+	if m, ok := r.(interface {
+		PrepareEBS(context.Context, plan.Volume) error
+	}); ok {
+		return m.PrepareEBS(ctx, v)
+	}
+	return fmt.Errorf("%w: EBS volumes are not in this build", ErrSkip)
+}
+
+// skipReason is a skip error's text without the "skipped: " prefix.
+func skipReason(err error) string {
+	return strings.TrimPrefix(err.Error(), ErrSkip.Error()+": ")
+}

@@ -1,0 +1,315 @@
+package stage2
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bootplan/bootplan/internal/reaper"
+)
+
+// LinuxHost is the real machine. Processes are started through the process's one reaper
+// (PID 1 must never wait for a child any other way); without a reaper (a plain process,
+// tests) Run waits for its own child with wait4 on that pid.
+type LinuxHost struct {
+	Reaper *reaper.Reaper
+}
+
+// NewLinuxHost returns the real host using r for every child.
+func NewLinuxHost(r *reaper.Reaper) *LinuxHost { return &LinuxHost{Reaper: r} }
+
+func (h *LinuxHost) ReadFile(p string) ([]byte, error)       { return os.ReadFile(p) }
+func (h *LinuxHost) Lstat(p string) (fs.FileInfo, error)     { return os.Lstat(p) }
+func (h *LinuxHost) Stat(p string) (fs.FileInfo, error)      { return os.Stat(p) }
+func (h *LinuxHost) ReadDir(p string) ([]fs.DirEntry, error) { return os.ReadDir(p) }
+func (h *LinuxHost) Chmod(p string, perm fs.FileMode) error  { return os.Chmod(p, perm) }
+func (h *LinuxHost) Remove(p string) error                   { return os.Remove(p) }
+func (h *LinuxHost) Symlink(target, link string) error       { return os.Symlink(target, link) }
+func (h *LinuxHost) Journal() []JournalEntry                 { return nil }
+func (h *LinuxHost) Sync()                                   { unix.Sync() }
+func (h *LinuxHost) Unmount(target string, flags int) error {
+	return wrapErr("umount", target, unix.Unmount(target, flags))
+}
+func (h *LinuxHost) Reboot(cmd int) error { return unix.Reboot(cmd) }
+func (h *LinuxHost) SetHostname(name string) error {
+	return wrapErr("sethostname", name, unix.Sethostname([]byte(name)))
+}
+func (h *LinuxHost) Chown(p string, uid, gid int) error { return os.Lchown(p, uid, gid) }
+func (h *LinuxHost) RemountRootReadonly() error {
+	return h.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_RDONLY, "")
+}
+
+func wrapErr(op, what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s %s: %w", op, what, err)
+}
+
+func (h *LinuxHost) MkdirAll(p string, perm fs.FileMode) ([]string, error) {
+	p = filepath.Clean(p)
+	var missing []string
+	for cur := p; ; cur = filepath.Dir(cur) {
+		fi, err := os.Stat(cur)
+		if err == nil {
+			if !fi.IsDir() {
+				return nil, fmt.Errorf("mkdir %s: %s is not a directory", p, cur)
+			}
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		missing = append(missing, cur)
+		if cur == "/" || cur == "." {
+			break
+		}
+	}
+	var created []string
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := os.Mkdir(missing[i], perm); err != nil && !errors.Is(err, fs.ErrExist) {
+			return created, err
+		} else if err == nil {
+			// Mkdir honours the umask; make the mode exact.
+			if err := os.Chmod(missing[i], perm); err != nil {
+				return created, err
+			}
+			created = append(created, missing[i])
+		}
+	}
+	return created, nil
+}
+
+func (h *LinuxHost) WriteFileAtomic(p string, data []byte, perm fs.FileMode, uid, gid int) error {
+	dir, base := filepath.Split(filepath.Clean(p))
+	if dir == "" {
+		dir = "."
+	}
+	tmp := filepath.Join(dir, "."+base+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(data)
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if werr == nil {
+		werr = f.Chmod(perm.Perm())
+	}
+	if werr == nil && (uid >= 0 || gid >= 0) {
+		werr = f.Chown(uid, gid)
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp, p)
+	}
+	if werr != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", p, werr)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
+}
+
+func (h *LinuxHost) ReadDevice(p string, off int64, n int) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	buf := make([]byte, n)
+	m, err := f.ReadAt(buf, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return buf[:m], nil
+}
+
+func (h *LinuxHost) Mount(source, target, fstype string, flags uintptr, data string) error {
+	if err := unix.Mount(source, target, fstype, flags, data); err != nil {
+		return fmt.Errorf("mount %s on %s (%s): %w", source, target, fstype, err)
+	}
+	return nil
+}
+
+// LoadModule loads one module file with finit_module; EEXIST (already loaded) is success.
+func (h *LinuxHost) LoadModule(p string, params string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	err = unix.FinitModule(int(f.Fd()), params, 0)
+	if err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("finit_module %s: %w", p, err)
+	}
+	return nil
+}
+
+func (h *LinuxHost) WriteSysctl(name, value string) error {
+	p := "/proc/sys/" + strings.ReplaceAll(name, ".", "/")
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("sysctl %s: %w", name, err)
+	}
+	_, err = f.Write([]byte(value))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sysctl %s: %w", name, err)
+	}
+	return nil
+}
+
+func fdOf(v any, def *os.File) uintptr {
+	if f, ok := v.(*os.File); ok && f != nil {
+		return f.Fd()
+	}
+	return def.Fd()
+}
+
+func procAttr(cmd Cmd) *syscall.ProcAttr {
+	env := cmd.Env
+	if env == nil {
+		env = []string{}
+	}
+	dir := cmd.Dir
+	if dir == "" {
+		dir = "/"
+	}
+	sys := &syscall.SysProcAttr{Setsid: cmd.Setsid}
+	if cmd.Credential {
+		groups := cmd.Groups
+		if groups == nil {
+			groups = []uint32{}
+		}
+		sys.Credential = &syscall.Credential{Uid: cmd.UID, Gid: cmd.GID, Groups: groups}
+	}
+	var stdin, stdout, stderr any
+	if cmd.Stdin != nil {
+		stdin = cmd.Stdin
+	}
+	if cmd.Stdout != nil {
+		stdout = cmd.Stdout
+	}
+	if cmd.Stderr != nil {
+		stderr = cmd.Stderr
+	}
+	return &syscall.ProcAttr{
+		Dir:   dir,
+		Env:   env,
+		Files: []uintptr{fdOf(stdin, os.Stdin), fdOf(stdout, os.Stdout), fdOf(stderr, os.Stderr)},
+		Sys:   sys,
+	}
+}
+
+// Start forks and execs cmd through the reaper and returns the pid; the caller waits through
+// the reaper. Stdin/Stdout/Stderr must be *os.File (anything else inherits PID 1's).
+func (h *LinuxHost) Start(cmd Cmd) (int, error) {
+	if h.Reaper == nil {
+		pid, err := syscall.ForkExec(cmd.Path, cmd.Args, procAttr(cmd))
+		return pid, err
+	}
+	pid, _, err := h.Reaper.Start(cmd.Path, cmd.Args, procAttr(cmd))
+	return pid, err
+}
+
+// Run starts cmd and waits for it (through the reaper). The context kills the child (SIGKILL)
+// when it ends first; the wait is still for the child's actual exit.
+func (h *LinuxHost) Run(ctx context.Context, cmd Cmd) (ExitStatus, error) {
+	start := time.Now()
+	var (
+		pid int
+		ch  <-chan reaper.Status
+		err error
+	)
+	if h.Reaper != nil {
+		pid, ch, err = h.Reaper.Start(cmd.Path, cmd.Args, procAttr(cmd))
+	} else {
+		pid, err = syscall.ForkExec(cmd.Path, cmd.Args, procAttr(cmd))
+		if err == nil {
+			c := make(chan reaper.Status, 1)
+			ch = c
+			go func(pid int) {
+				var ws unix.WaitStatus
+				for {
+					_, err := unix.Wait4(pid, &ws, 0, nil)
+					if err != unix.EINTR {
+						break
+					}
+				}
+				c <- reaper.Status{Pid: pid, WaitStatus: ws}
+			}(pid)
+		}
+	}
+	if err != nil {
+		return ExitStatus{}, err
+	}
+	var st reaper.Status
+	select {
+	case st = <-ch:
+	case <-ctx.Done():
+		_ = unix.Kill(pid, unix.SIGKILL)
+		st = <-ch
+	}
+	es := ExitStatus{Pid: pid, Duration: time.Since(start)}
+	if st.WaitStatus.Signaled() {
+		es.Signal = st.WaitStatus.Signal()
+	} else {
+		es.Exited, es.Code = true, st.WaitStatus.ExitStatus()
+	}
+	return es, nil
+}
+
+// Exec replaces the process: setgroups, setgid, setuid (Go applies them to every thread),
+// chdir, execve. It returns only on failure.
+func (h *LinuxHost) Exec(cmd Cmd) error {
+	if cmd.Credential {
+		groups := make([]int, len(cmd.Groups))
+		for i, g := range cmd.Groups {
+			groups[i] = int(g)
+		}
+		if err := unix.Setgroups(groups); err != nil {
+			return fmt.Errorf("setgroups: %w", err)
+		}
+		if err := unix.Setgid(int(cmd.GID)); err != nil {
+			return fmt.Errorf("setgid %d: %w", cmd.GID, err)
+		}
+		if err := unix.Setuid(int(cmd.UID)); err != nil {
+			return fmt.Errorf("setuid %d: %w", cmd.UID, err)
+		}
+	}
+	dir := cmd.Dir
+	if dir == "" {
+		dir = "/"
+	}
+	if err := unix.Chdir(dir); err != nil {
+		return fmt.Errorf("chdir %s: %w", dir, err)
+	}
+	env := cmd.Env
+	if env == nil {
+		env = []string{}
+	}
+	if err := unix.Exec(cmd.Path, cmd.Args, env); err != nil {
+		return fmt.Errorf("execve failed: %s: %w", cmd.Path, err)
+	}
+	return nil
+}
+
+var _ Host = (*LinuxHost)(nil)

@@ -1,0 +1,118 @@
+package stage2
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/bootplan/bootplan/plan"
+)
+
+// Sequence is stage two's boot as a list of named steps and their dependencies. The names are
+// those of the console lines (`step <name> started`) and of the boot report.
+//
+//	link-nvme                                  EBS NVMe device names (/dev/sdf → nvme1n1)
+//	grow-root                                  grow the root partition and filesystem
+//	modules                                    kernel modules
+//	sysctls         after modules
+//	env-from-<i>                               one per source, fetched in parallel
+//	env             after every env-from       plan.ResolveEnv: static env over env-from, $(VAR)
+//	volume-<i>      ebs: after link-nvme; files: after env; any volume after the volumes that
+//	                hold its destination (a file volume on an EBS mount waits for the mount)
+//	init-scripts    after env, every volume, modules, sysctls, grow-root
+//	command         after env, every volume, init-scripts  (PATH lookup sees their files)
+//	readonly-root   after command, when the plan asks for a read-only root
+func Sequence(rt *Runtime) []Step {
+	p := rt.Plan
+	fromSources := make([][]plan.EnvVar, len(p.EnvFrom))
+
+	steps := []Step{
+		{Name: "link-nvme", Run: rt.diskStep("link-nvme")},
+		{Name: "grow-root", Run: rt.diskStep("grow-root")},
+		{Name: "modules", Run: rt.diskStep("modules")},
+		{Name: "sysctls", After: []string{"modules"}, Run: rt.diskStep("sysctls")},
+	}
+
+	var envFromNames []string
+	for i, ef := range p.EnvFrom {
+		name := fmt.Sprintf("env-from-%d", i)
+		envFromNames = append(envFromNames, name)
+		steps = append(steps, Step{Name: name, Run: func(ctx context.Context) error {
+			vars, err := rt.FetchEnvFrom(ctx, i, ef)
+			if err != nil {
+				if !isSkip(err) {
+					// Logged before the step's failure line; kept from easyto.
+					logEnvFromFailure()
+				}
+				return err
+			}
+			fromSources[i] = vars
+			return nil
+		}})
+	}
+	steps = append(steps, Step{Name: "env", After: envFromNames, Run: func(ctx context.Context) error {
+		var flat []plan.EnvVar
+		for _, vs := range fromSources {
+			flat = append(flat, vs...)
+		}
+		rt.Env = plan.ResolveEnv(p.Env, flat)
+		logEnvNames(rt.Env)
+		return nil
+	}})
+
+	volumeNames := make([]string, len(p.Volumes))
+	for i, v := range p.Volumes {
+		name := fmt.Sprintf("volume-%d", i)
+		volumeNames[i] = name
+		var after []string
+		if v.Kind == plan.KindEBS {
+			after = []string{"link-nvme"}
+		} else {
+			after = []string{"env"}
+		}
+		for k := 0; k < i; k++ {
+			if holds(p.Volumes[k].Destination, v.Destination) {
+				after = append(after, volumeNames[k])
+			}
+		}
+		steps = append(steps, Step{Name: name, After: after, Run: func(ctx context.Context) error {
+			if v.Kind == plan.KindEBS {
+				return rt.ebsStep(ctx, v)
+			}
+			return rt.FileVolume(ctx, i, v)
+		}})
+	}
+
+	scriptsAfter := append([]string{"env", "modules", "sysctls", "grow-root"}, volumeNames...)
+	steps = append(steps, Step{Name: "init-scripts", After: scriptsAfter, Run: rt.RunInitScripts})
+
+	commandAfter := append([]string{"env", "init-scripts"}, volumeNames...)
+	steps = append(steps, Step{Name: "command", After: commandAfter, Run: func(ctx context.Context) error {
+		cmd, err := rt.PrepareCommand()
+		if err != nil {
+			return err
+		}
+		rt.cmd = cmd
+		return nil
+	}})
+
+	if p.Command.ReadonlyRoot {
+		steps = append(steps, Step{Name: "readonly-root", After: []string{"command"}, Run: func(ctx context.Context) error {
+			return rt.Host.RemountRootReadonly()
+		}})
+	}
+	return steps
+}
+
+// holds reports whether the directory outer contains inner (outer != inner).
+func holds(outer, inner string) bool {
+	if outer == "" || inner == "" {
+		return false
+	}
+	outer, inner = path.Clean(outer), path.Clean(inner)
+	if outer == inner {
+		return false
+	}
+	return outer == "/" || strings.HasPrefix(inner, outer+"/")
+}

@@ -1,0 +1,300 @@
+// Package supervise is what PID 1 does after stage two's steps: start the services and the
+// main process, forward signals to the workload, watch for the reasons to stop (main exit,
+// shutdown signals, the ACPI power button, a spot interruption notice) and then shut the
+// machine down without losing data: SIGTERM, grace period, SIGKILL, reap, sync, unmount,
+// read-only root, power off. Every wait goes through the one reaper (internal/reaper).
+package supervise
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/bootplan/bootplan/internal/console"
+	"github.com/bootplan/bootplan/internal/halt"
+	"github.com/bootplan/bootplan/internal/imds"
+	"github.com/bootplan/bootplan/internal/reaper"
+	"github.com/bootplan/bootplan/plan"
+	"github.com/bootplan/bootplan/stage2"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultGrace is the shutdown grace period when the plan has none.
+const DefaultGrace = 10 * time.Second
+
+// DefaultSpotInterval is how often the spot interruption notice is polled.
+const DefaultSpotInterval = 5 * time.Second
+
+// Config is what the supervisor works with. Plan, Host and Reaper are required.
+type Config struct {
+	Plan    *plan.Plan
+	Host    stage2.Host // files for service init, sync, unmount, remount, modules
+	Reaper  *reaper.Reaper
+	Signals *Signals     // nil: CatchSignals is called by New
+	IMDS    *imds.Client // nil: no spot monitor, no ssh key
+
+	Grace        time.Duration // 0: the plan's ShutdownGrace, else DefaultGrace
+	SpotInterval time.Duration // 0: DefaultSpotInterval; < 0: no spot monitor
+	PowerButton  bool          // load button+evdev and watch the ACPI power button
+	Reboot       bool          // reboot instead of powering off at the end
+
+	// KillOthers sends SIGTERM/SIGKILL to every process found in ProcRoot during shutdown.
+	// Nil means "only when this process is PID 1" — never scan and kill a developer's host.
+	KillOthers *bool
+	ProcRoot   string // default /proc
+
+	// PowerOff ends the machine after a clean shutdown; nil: halt.PowerOff / halt.Reboot.
+	// Tests replace it; it may return (then Run returns).
+	PowerOff func(reboot bool)
+	// Fail prints the failure banner and ends the machine; nil: halt.Fail.
+	Fail func(console.Failure)
+
+	// Service backoff (defaults 1 s, 60 s, 60 s).
+	RestartBase, RestartCap, RestartReset time.Duration
+	// StopTimeout bounds the wait for the remaining processes after SIGKILL (default 5 s).
+	StopTimeout time.Duration
+}
+
+// Supervisor runs the machine's processes until it stops. Create it with New.
+type Supervisor struct {
+	cfg   Config
+	grace time.Duration
+	self  int
+
+	mu       sync.Mutex
+	mainPid  int
+	services []*service
+	stopping bool
+
+	trigger   chan string   // shutdown reasons
+	triggered chan struct{} // closed by the first Trigger
+	trigOnce  sync.Once
+	monOnce   sync.Once
+	stopOnce  sync.Once
+	stopc     chan struct{} // closed when shutdown begins: monitors and restart loops end
+}
+
+// New returns a supervisor for cfg.
+func New(cfg Config) *Supervisor {
+	if cfg.Signals == nil {
+		cfg.Signals = CatchSignals()
+	}
+	if cfg.ProcRoot == "" {
+		cfg.ProcRoot = "/proc"
+	}
+	if cfg.SpotInterval == 0 {
+		cfg.SpotInterval = DefaultSpotInterval
+	}
+	if cfg.RestartBase <= 0 {
+		cfg.RestartBase = time.Second
+	}
+	if cfg.RestartCap <= 0 {
+		cfg.RestartCap = 60 * time.Second
+	}
+	if cfg.RestartReset <= 0 {
+		cfg.RestartReset = 60 * time.Second
+	}
+	if cfg.StopTimeout <= 0 {
+		cfg.StopTimeout = 5 * time.Second
+	}
+	if cfg.KillOthers == nil {
+		v := os.Getpid() == 1
+		cfg.KillOthers = &v
+	}
+	if cfg.PowerOff == nil {
+		cfg.PowerOff = func(reboot bool) {
+			if reboot {
+				halt.Reboot()
+			}
+			halt.PowerOff()
+		}
+	}
+	if cfg.Fail == nil {
+		cfg.Fail = halt.Fail
+	}
+	grace := cfg.Grace
+	if grace == 0 && cfg.Plan != nil && cfg.Plan.Command.ShutdownGrace > 0 {
+		grace = time.Duration(cfg.Plan.Command.ShutdownGrace) * time.Second
+	}
+	if grace <= 0 {
+		grace = DefaultGrace
+	}
+	return &Supervisor{cfg: cfg, grace: grace, self: os.Getpid(),
+		trigger: make(chan string, 16), triggered: make(chan struct{}), stopc: make(chan struct{})}
+}
+
+// Trigger asks for a shutdown with a reason (safe from any goroutine, never blocks).
+func (s *Supervisor) Trigger(reason string) {
+	select {
+	case s.trigger <- reason:
+	default:
+	}
+	s.trigOnce.Do(func() { close(s.triggered) })
+}
+
+// Triggered is closed once a monitor or Trigger asked for the shutdown.
+func (s *Supervisor) Triggered() <-chan struct{} { return s.triggered }
+
+// goSafe runs f in a goroutine that turns a panic into a shutdown instead of a crash.
+func (s *Supervisor) goSafe(name string, f func()) {
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				console.Errorf("supervisor: %s panicked: %v\n%s", name, p, debug.Stack())
+				s.Trigger(name + " panicked")
+			}
+		}()
+		f()
+	}()
+}
+
+// Run starts the services and the main process, supervises them until a shutdown trigger,
+// then shuts down and powers off. It returns only when the PowerOff or Fail hook returns
+// (tests); the returned string is the shutdown reason.
+func (s *Supervisor) Run(main stage2.Cmd) (reason string) {
+	defer func() {
+		if p := recover(); p != nil {
+			console.Errorf("supervisor panicked: %v\n%s", p, debug.Stack())
+			reason = fmt.Sprintf("supervisor panicked: %v", p)
+			s.Shutdown(reason)
+		}
+	}()
+	console.Infof("starting supervisor")
+	if sig := s.cfg.Signals.ShutdownSignal(); sig != nil {
+		reason = fmt.Sprintf("received %s during boot", signalName(sig))
+		s.Shutdown(reason)
+		return reason
+	}
+	select {
+	case reason = <-s.trigger:
+		s.Shutdown(reason)
+		return reason
+	default:
+	}
+	if err := s.startServices(); err != nil {
+		s.FailAndPowerOff(console.Failure{Stage: "stage2", Step: "services", Err: err})
+		return "service failed: " + err.Error()
+	}
+
+	pid, exited, err := StartCmd(s.cfg.Reaper, main)
+	if err != nil {
+		console.Errorf("execve failed: %s", errnoText(err))
+		s.FailAndPowerOff(console.Failure{Stage: "stage2", Step: "command",
+			Err: fmt.Errorf("starting main process %s: %w", mainName(main), err)})
+		return "main process failed to start"
+	}
+	s.mu.Lock()
+	s.mainPid = pid
+	s.mu.Unlock()
+	console.Infof("main process started with pid %d", pid)
+	console.Infof("boot completed in %dms", console.Since().Milliseconds())
+
+	s.StartMonitors()
+	reason = s.wait(pid, exited)
+	s.Shutdown(reason)
+	return reason
+}
+
+// wait forwards signals until something asks for the shutdown and returns why.
+func (s *Supervisor) wait(pid int, exited <-chan reaper.Status) string {
+	s.forward(pid)
+	for {
+		select {
+		case st := <-exited:
+			console.Infof("main process exited: %s", st)
+			return "main process exited: " + st.String()
+		case <-s.cfg.Signals.ShutdownRequested():
+			return "received " + signalName(s.cfg.Signals.ShutdownSignal())
+		case <-s.cfg.Signals.Forwardable():
+			s.forward(pid)
+		case r := <-s.trigger:
+			return r
+		}
+	}
+}
+
+func (s *Supervisor) forward(pid int) {
+	for _, sig := range s.cfg.Signals.Take() {
+		console.Debugf("forwarding %s to the main process group %d", signalName(sig), pid)
+		if err := unix.Kill(-pid, sig.(syscall.Signal)); err != nil && err != unix.ESRCH {
+			console.Warnf("forwarding %s to the main process: %v", signalName(sig), err)
+		}
+	}
+}
+
+// StartMonitors starts the spot and power button monitors (once; Run does it too).
+func (s *Supervisor) StartMonitors() {
+	s.monOnce.Do(s.startMonitors)
+}
+
+func (s *Supervisor) startMonitors() {
+	if s.cfg.IMDS != nil && s.cfg.SpotInterval > 0 {
+		s.goSafe("spot monitor", func() { s.watchSpot(s.cfg.SpotInterval) })
+	}
+	if s.cfg.PowerButton {
+		s.goSafe("power button", s.watchPowerButton)
+	}
+}
+
+func signalName(sig os.Signal) string {
+	if n, ok := sig.(syscall.Signal); ok {
+		if name := unix.SignalName(n); name != "" {
+			return name
+		}
+		if n == sigRTMIN4 {
+			return "SIGRTMIN+4"
+		}
+		return fmt.Sprintf("signal %d", int(n))
+	}
+	return fmt.Sprint(sig)
+}
+
+func mainName(c stage2.Cmd) string {
+	if c.Path != "" {
+		return c.Path
+	}
+	if len(c.Args) > 0 {
+		return c.Args[0]
+	}
+	return "(empty command)"
+}
+
+// errnoText renders an exec error the way the C library does ("No such file or directory"),
+// which expected-output tests depend on.
+func errnoText(err error) string {
+	var en syscall.Errno
+	for e := err; e != nil; {
+		if x, ok := e.(syscall.Errno); ok {
+			en = x
+			break
+		}
+		u, ok := e.(interface{ Unwrap() error })
+		if !ok {
+			break
+		}
+		e = u.Unwrap()
+	}
+	if en == 0 {
+		return err.Error()
+	}
+	t := en.Error()
+	return strings.ToUpper(t[:1]) + t[1:]
+}
+
+// ctxUntilStop returns a context cancelled when the shutdown begins.
+func (s *Supervisor) ctxUntilStop() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-s.stopc:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	return ctx, cancel
+}

@@ -1,0 +1,177 @@
+package vmrun
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestVerdict(t *testing.T) {
+	tests := []struct {
+		name    string
+		console string
+		expect  []string
+		reject  []string
+		want    int
+	}{
+		{"all found", "a\nPASS x\npowering off\n", []string{"PASS x", "powering off"}, nil, 0},
+		{"order free", "powering off\nPASS x\n", []string{"PASS x", "powering off"}, nil, 0},
+		{"missing", "PASS x\n", []string{"PASS x", "powering off"}, nil, 1},
+		{"rejected", "PASS x\npanic: boom\n", []string{"PASS x"}, AlwaysReject, 1},
+		{"cr and escapes", "\x1bcPASS\r\x1b[?7l x\r\n", []string{"PASS x"}, nil, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Verdict(tc.console, tc.expect, tc.reject); len(got) != tc.want {
+				t.Errorf("problems %v, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+func write(t *testing.T, dir, name, content string) {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	tests := []struct {
+		name    string
+		files   map[string]string
+		check   func(t *testing.T, s *Scenario)
+		wantErr string
+	}{
+		{"defaults", map[string]string{"expect": "# c\n\nPASS a\n"}, func(t *testing.T, s *Scenario) {
+			c := s.Config
+			if c.Timeout.Duration != 60*time.Second || c.NICs != 1 || c.Memory != 512 || c.Boots != 1 {
+				t.Errorf("defaults: %+v", c)
+			}
+			if !reflect.DeepEqual(s.Expect, [][]string{{"PASS a"}}) || s.UserData != nil {
+				t.Errorf("expect %v, user data %q", s.Expect, s.UserData)
+			}
+			if !reflect.DeepEqual(s.Reject, AlwaysReject) {
+				t.Errorf("reject %v", s.Reject)
+			}
+		}, ""},
+		{"full", map[string]string{
+			"scenario.toml":  "timeout = \"5s\"\nboots = 2\npowerdown_on = \"ready\"\n[imds]\nfail_first = 2\n[[disks]]\nsize = \"1M\"\n",
+			"user-data.yaml": "env: []\n",
+			"user-data.gz":   "",
+			"expect":         "one\n",
+			"boot2.expect":   "two\n",
+			"reject":         "FAIL \n",
+			"aws-setup.toml": "",
+			"overlay/x":      "y",
+		}, func(t *testing.T, s *Scenario) {
+			c := s.Config
+			if c.Timeout.Duration != 5*time.Second || !c.GzipUserData || !c.AWS || c.IMDS.Fail500First != 2 {
+				t.Errorf("config %+v", c)
+			}
+			if !reflect.DeepEqual(s.Expect, [][]string{{"one"}, {"two"}}) {
+				t.Errorf("expect %v", s.Expect)
+			}
+			if len(c.Actions) != 1 || c.Actions[0].Do != "powerdown" || c.Actions[0].On != "ready" {
+				t.Errorf("actions %+v", c.Actions)
+			}
+			if s.Overlay == "" || s.AWSSetup == "" || string(s.UserData) != "env: []\n" || s.Reject[0] != "FAIL " {
+				t.Errorf("scenario %+v", s)
+			}
+		}, ""},
+		{"unknown key", map[string]string{"scenario.toml": "nic = 2\n"}, nil, "unknown keys"},
+		{"bad duration", map[string]string{"scenario.toml": "timeout = \"soon\"\n"}, nil, "duration"},
+		{"hotplug without disk", map[string]string{"scenario.toml": "[[action]]\ndo = \"hotplug\"\nafter = \"1s\"\n"}, nil, "hotplug needs disk"},
+		{"action without trigger", map[string]string{"scenario.toml": "[[action]]\ndo = \"powerdown\"\n"}, nil, "needs after or on"},
+		{"disk without size", map[string]string{"scenario.toml": "[[disks]]\nserial = \"x\"\n"}, nil, "size is required"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "sc")
+			for n, c := range tc.files {
+				write(t, dir, n, c)
+			}
+			s, err := Load(dir)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, s)
+		})
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    int64
+		wantErr bool
+	}{
+		{"1M", 1 << 20, false}, {"2G", 2 << 30, false}, {"512K", 512 << 10, false}, {"4096", 4096, false},
+		{"", 0, true}, {"-1M", 0, true}, {"xM", 0, true},
+	}
+	for _, tc := range tests {
+		got, err := parseSize(tc.in)
+		if (err != nil) != tc.wantErr || got != tc.want {
+			t.Errorf("parseSize(%q) = %d, %v", tc.in, got, err)
+		}
+	}
+}
+
+// TestBundledScenariosLoad keeps every scenario folder of the repository loadable.
+func TestBundledScenariosLoad(t *testing.T) {
+	for _, dir := range []string{"../../scenarios", "../../vm/testdata"} {
+		scs, err := LoadAll(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(scs) == 0 {
+			t.Fatalf("no scenarios in %s", dir)
+		}
+		for _, s := range scs {
+			if s.AWSSetup != "" {
+				if _, err := LoadAWSSetup(s.AWSSetup); err != nil {
+					t.Errorf("%s: %v", s.Name, err)
+				}
+			}
+			if len(s.Expect[0]) == 0 {
+				t.Errorf("%s: empty expect", s.Name)
+			}
+		}
+	}
+}
+
+func TestQemuArgs(t *testing.T) {
+	e := &Env{Proxy: "/p/vmproxy"}
+	e.Assets.Vmlinuz = "/k/vmlinuz"
+	sc := &Scenario{Config: Config{NICs: 2, Memory: 512}}
+	args := strings.Join(e.qemuArgs(sc, bootSetup{initrd: "/i", disks: []disk{{path: "/d0", serial: "s0"}}, moto: &Moto{Port: 9}}, 7, ""), " ")
+	for _, want := range []string{
+		"-accel tcg -cpu max -m 512",
+		"rdinit=/.easyto/sbin/init console=ttyS0 panic=-1 quiet AWS_EC2_METADATA_SERVICE_ENDPOINT=http://169.254.169.254 AWS_ENDPOINT_URL=http://169.254.169.2:80",
+		"restrict=on,net=169.254.169.0/24,host=169.254.169.1,dhcpstart=169.254.169.15",
+		"guestfwd=tcp:169.254.169.254:80-cmd:/p/vmproxy 127.0.0.1:7",
+		"guestfwd=tcp:169.254.169.2:80-cmd:/p/vmproxy 127.0.0.1:9",
+		"mac=52:54:00:12:34:57",
+		"nvme,serial=s0,drive=d0",
+	} {
+		if !strings.Contains(args, want) {
+			t.Errorf("args lack %q:\n%s", want, args)
+		}
+	}
+	if strings.Contains(args, "q35") {
+		t.Errorf("q35 without QMP: %s", args)
+	}
+}
