@@ -230,9 +230,9 @@ func services(present []string, ud *UserData) []Service {
 		switch {
 		case !s.Enabled:
 		case disabled[n]:
-			s.Enabled, s.Reason = false, "disabled by user data (disable-services)"
+			s.Enabled, s.Reason = false, "listed in disable-services"
 		case n == "ssh" && ud.Security.V.SSHDEnable.Has() && !ud.Security.V.SSHDEnable.V:
-			s.Enabled, s.Reason = false, "disabled by user data (security.sshd.enable: false)"
+			s.Enabled, s.Reason = false, "security.sshd.enable is false"
 		}
 		out = append(out, s)
 	}

@@ -169,7 +169,7 @@ func ResolveUser(spec string, passwd, group []byte) (UserIDs, error) {
 		ids.GID = gid
 	case hasGroup && groupPart != "":
 		e := findByName(gr, groupPart)
-		if e == nil || len(e) < 3 {
+		if len(e) < 3 {
 			return ids, fmt.Errorf("group %q not found in the image's /etc/group: use a gid or add the group to the image", groupPart)
 		}
 		gid, err := parseID(e[2])

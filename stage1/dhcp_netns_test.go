@@ -80,7 +80,7 @@ func requireRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("\n" + strings.Repeat("!", 72) + "\n!!! SKIPPED: the DHCP test needs root (network namespaces, veth).\n" +
-			"!!! Run it as root: sudo go test ./stage1 -run DHCP\n" + strings.Repeat("!", 72))
+			"!!! Run it as root: sudo go test ./stage1\n" + strings.Repeat("!", 72))
 	}
 }
 
@@ -366,7 +366,7 @@ func addPair(t *testing.T, client, server *netns, cname, sname string, srv *dhcp
 func TestMultiENIByDeviceNumber(t *testing.T) {
 	requireRoot(t)
 	client, server := newNS(t), newNS(t)
-	sA := &dhcpServer{yiaddr: net.IPv4(10, 99, 0, 50)}
+	sA := &dhcpServer{yiaddr: net.IPv4(10, 99, 0, 50), opts: []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptRouter(net.IPv4(10, 99, 0, 1)))}}
 	sB := &dhcpServer{yiaddr: net.IPv4(10, 98, 0, 60)}
 	a := addPair(t, client, server, "ens5", "srv5", sA)
 	b := addPair(t, client, server, "ens6", "srv6", sB)
@@ -397,6 +397,9 @@ func TestMultiENIByDeviceNumber(t *testing.T) {
 	}
 	if addrs, _ := client.nl.AddrList(eth1, netlink.FAMILY_V4); len(addrs) != 0 {
 		t.Fatalf("eth1 kept the bootstrap address: %v", addrs)
+	}
+	if routes, _ := client.nl.RouteList(eth1, netlink.FAMILY_V4); len(routes) != 0 {
+		t.Fatalf("eth1 kept bootstrap routes: %v", routes)
 	}
 }
 

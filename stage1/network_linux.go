@@ -140,8 +140,14 @@ func candidates(ctx context.Context, env *netEnv) ([]netconf.Link, error) {
 	deadline := time.Now().Add(linkAppearWait)
 	for {
 		cands, err := listCandidates(env)
-		if err != nil || len(cands) > 0 {
-			return cands, err
+		if err != nil {
+			return nil, err
+		}
+		if len(cands) > 0 {
+			// Drivers probe their devices one after another: give the others a moment to
+			// appear so several ENIs are not mistaken for one.
+			sleepCtx(ctx, 200*time.Millisecond)
+			return listCandidates(env)
 		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("no usable network interface found (waited %s after loading NIC drivers)", linkAppearWait)

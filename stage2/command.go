@@ -45,6 +45,9 @@ func LookPath(stat func(string) (fs.FileInfo, error), name, pathList string) (st
 
 // errnoOrErr renders a stat error as strerror text ("No such file or directory").
 func errnoOrErr(err error) string {
+	if errors.Is(err, fs.ErrNotExist) {
+		return "No such file or directory"
+	}
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		return errnoText(pe.Err)

@@ -3,7 +3,6 @@ package stage2
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -86,43 +85,6 @@ func logEnvNames(env []plan.EnvVar) {
 	}
 	sort.Strings(names)
 	console.Debugf("environment: %s", strings.Join(names, ", "))
-}
-
-// diskStep runs one of the disk engineer's *Runtime methods when this build has it (they live
-// in ebs.go, nvmelink.go, modules.go, sysctl.go, rootgrow.go); else the step is skipped.
-func (rt *Runtime) diskStep(name string) func(ctx context.Context) error {
-	return func(ctx context.Context) error {
-		var r any = rt
-		switch name {
-		case "link-nvme":
-			if m, ok := r.(interface{ LinkNVMe(context.Context) error }); ok {
-				return m.LinkNVMe(ctx)
-			}
-		case "grow-root":
-			if m, ok := r.(interface{ GrowRoot(context.Context) error }); ok {
-				return m.GrowRoot(ctx)
-			}
-		case "modules":
-			if m, ok := r.(interface{ LoadModules(context.Context) error }); ok {
-				return m.LoadModules(ctx)
-			}
-		case "sysctls":
-			if m, ok := r.(interface{ ApplySysctls(context.Context) error }); ok {
-				return m.ApplySysctls(ctx)
-			}
-		}
-		return fmt.Errorf("%w: not in this build", ErrSkip)
-	}
-}
-
-func (rt *Runtime) ebsStep(ctx context.Context, v plan.Volume) error {
-	var r any = rt
-	if m, ok := r.(interface {
-		PrepareEBS(context.Context, plan.Volume) error
-	}); ok {
-		return m.PrepareEBS(ctx, v)
-	}
-	return fmt.Errorf("%w: EBS volumes are not in this build", ErrSkip)
 }
 
 // skipReason is a skip error's text without the "skipped: " prefix.

@@ -62,6 +62,11 @@ func TestReplayFullExample(t *testing.T) {
 	f.secret("ledger/prod/db", secretDB)
 	f.secret("ledger/prod/license", secretFile)
 	// The image: the command, mkfs programs, blank disks the sandbox reads as devices.
+	for _, d := range []string{"etc", "srv", "var/lib", ".easyto/run"} {
+		if err := os.MkdirAll(f.host.Root+"/"+d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	f.file("/usr/local/bin/ledger", 0o755, "#!/bin/sh\n")
 	f.file("/.easyto/sbin/mkfs.xfs", 0o755, "")
 	f.file("/.easyto/sbin/mkfs.ext4", 0o755, "")
@@ -91,7 +96,7 @@ func TestReplayFullExample(t *testing.T) {
 	for _, w := range []string{
 		"mount    /dev/sdf on /var/lib/ledger (xfs",
 		"mount    /dev/sdg on /var/lib/ledger-journal (ext4",
-		"run      /.easyto/sbin/mkfs.xfs",
+		"run      mkfs.xfs -q /dev/sdf",
 		"sysctl   net.ipv4.ip_forward=1",
 		"write    /etc/ledger/license.key (0600, 1000:1000,",
 		"write    /etc/ledger/certs/private/server.key (0600, 1000:1000,",

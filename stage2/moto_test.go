@@ -94,6 +94,18 @@ func startMoto() (string, error) {
 // fails under CI=true and is skipped (loudly) otherwise.
 func needMoto(t *testing.T) string {
 	t.Helper()
+	url := motoEndpoint(t)
+	resp, err := http.Post(url+"/moto-api/reset", "application/json", nil)
+	if err != nil {
+		t.Fatalf("moto reset: %v", err)
+	}
+	resp.Body.Close()
+	return url
+}
+
+// motoEndpoint starts moto once (see needMoto) without resetting it.
+func motoEndpoint(t *testing.T) string {
+	t.Helper()
 	motoOnce.Do(func() { motoURL, motoErr = startMoto() })
 	if motoErr != nil {
 		if os.Getenv("CI") == "true" {
@@ -101,11 +113,6 @@ func needMoto(t *testing.T) string {
 		}
 		t.Skipf("\n\n*** SKIPPING REPLAY TEST: %v — install moto (pip install 'moto[server]') to run it ***\n", motoErr)
 	}
-	resp, err := http.Post(motoURL+"/moto-api/reset", "application/json", nil)
-	if err != nil {
-		t.Fatalf("moto reset: %v", err)
-	}
-	resp.Body.Close()
 	return motoURL
 }
 
@@ -147,8 +154,7 @@ func newFixture(t *testing.T, imdsCfg imdsmock.Config) *fixture {
 // newFixtureNoReset is newFixture keeping moto's current state.
 func newFixtureNoReset(t *testing.T, imdsCfg imdsmock.Config) *fixture {
 	t.Helper()
-	needMoto(t)
-	return newFixtureWith(t, imdsCfg, motoURL)
+	return newFixtureWith(t, imdsCfg, motoEndpoint(t))
 }
 
 func newFixtureWith(t *testing.T, imdsCfg imdsmock.Config, endpoint string) *fixture {

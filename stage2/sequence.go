@@ -28,10 +28,10 @@ func Sequence(rt *Runtime) []Step {
 	fromSources := make([][]plan.EnvVar, len(p.EnvFrom))
 
 	steps := []Step{
-		{Name: "link-nvme", Run: rt.diskStep("link-nvme")},
-		{Name: "grow-root", Run: rt.diskStep("grow-root")},
-		{Name: "modules", Run: rt.diskStep("modules")},
-		{Name: "sysctls", After: []string{"modules"}, Run: rt.diskStep("sysctls")},
+		{Name: "link-nvme", Run: rt.LinkNVMe},
+		{Name: "grow-root", Run: rt.GrowRoot},
+		{Name: "modules", Run: rt.LoadModules},
+		{Name: "sysctls", After: []string{"modules"}, Run: rt.ApplySysctls},
 	}
 
 	var envFromNames []string
@@ -78,7 +78,7 @@ func Sequence(rt *Runtime) []Step {
 		}
 		steps = append(steps, Step{Name: name, After: after, Run: func(ctx context.Context) error {
 			if v.Kind == plan.KindEBS {
-				return rt.ebsStep(ctx, v)
+				return rt.PrepareEBS(ctx, v)
 			}
 			return rt.FileVolume(ctx, i, v)
 		}})

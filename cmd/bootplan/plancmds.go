@@ -93,6 +93,7 @@ func runValidate(args []string) int {
 		}
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		enc.Encode(diags)
 	} else {
 		for _, d := range diags {
@@ -232,6 +233,7 @@ func runShow(args []string) int {
 	case "json":
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		if err := enc.Encode(p); err != nil {
 			return errorf("show", "%v", err)
 		}

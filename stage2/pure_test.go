@@ -1,0 +1,166 @@
+package stage2
+
+import (
+	"io/fs"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bootplan/bootplan/plan"
+)
+
+func TestEnvFromValue(t *testing.T) {
+	tests := []struct {
+		raw, name string
+		b64       bool
+		want      string // NAME=VALUE;...
+		err       string
+	}{
+		{" v \n", "A", false, "A=v", ""},
+		{" v \n", " A ", true, "A=IHYgCg==", ""},
+		{`{"A":"x","B":1.50,"C":true,"D":-3}`, "", false, "A=x;B=1.50;C=true;D=-3", ""},
+		{`{"A":"x"}`, "", true, "A=eA==", ""},
+		{`{}`, "", false, "", ""},
+		{`{"A":[1]}`, "", false, "", `key "A": an array is not allowed`},
+		{`{"A":1,"A":2}`, "", false, "", `duplicate key "A"`},
+		{`"str"`, "", false, "", "got a string"},
+		{`{"A":"x"} {}`, "", false, "", "data after the object"},
+		{`{"A":"SECRETVALUE"`, "", false, "", "invalid JSON"},
+	}
+	for _, tt := range tests {
+		vars, err := EnvFromValue([]byte(tt.raw), tt.name, tt.b64)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) || strings.Contains(err.Error(), "SECRETVALUE") {
+				t.Errorf("%q: err = %v, want %q", tt.raw, err, tt.err)
+			}
+			continue
+		}
+		var got []string
+		for _, v := range vars {
+			got = append(got, v.Name+"="+v.Value)
+		}
+		if err != nil || strings.Join(got, ";") != tt.want {
+			t.Errorf("%q: got %q, %v; want %q", tt.raw, got, err, tt.want)
+		}
+	}
+}
+
+func TestVolumeRelPath(t *testing.T) {
+	tests := []struct{ name, prefix, want, err string }{
+		{"static/a/b.txt", "static/", "a/b.txt", ""},
+		{"static/", "static/", "", ""},
+		{"static", "static/", "static", ""},
+		{"/app/certs/ca", "/app/certs", "ca", ""},
+		{"/app/certs", "/app/certs", "", ""},
+		{"p/../x", "p/", "", "escape"},
+		{"p/a/../../x", "p/", "", "escape"},
+		{"p//a/./b", "p/", "a/b", ""},
+		{"p/a\x00", "p/", "", "NUL"},
+	}
+	for _, tt := range tests {
+		got, err := VolumeRelPath(tt.name, tt.prefix)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%q: err = %v", tt.name, err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("%q: %q, %v; want %q", tt.name, got, err, tt.want)
+		}
+	}
+}
+
+type fakeFI struct {
+	dir  bool
+	mode fs.FileMode
+}
+
+func (f fakeFI) Name() string       { return "" }
+func (f fakeFI) Size() int64        { return 0 }
+func (f fakeFI) Mode() fs.FileMode  { return f.mode }
+func (f fakeFI) ModTime() time.Time { return time.Time{} }
+func (f fakeFI) IsDir() bool        { return f.dir }
+func (f fakeFI) Sys() any           { return nil }
+
+func TestLookPath(t *testing.T) {
+	files := map[string]fakeFI{"/a/x": {dir: true}, "/b/x": {mode: 0o644}, "/c/x": {mode: 0o755}, "/d/x": {mode: 0o700}}
+	stat := func(p string) (fs.FileInfo, error) {
+		if f, ok := files[p]; ok {
+			return f, nil
+		}
+		return nil, &fs.PathError{Op: "stat", Path: p, Err: os.ErrNotExist}
+	}
+	tests := []struct{ name, path, want, err string }{
+		{"x", "/a::/b:/c:/d", "/c/x", ""},
+		{"x", "/d", "/d/x", ""},
+		{"x", "", "", `command "x" not found in PATH=`},
+		{"/c/x", "", "/c/x", ""},
+		{"/nope", "/c", "", "No such file or directory"},
+		{"/a/x", "", "", "not an executable"},
+	}
+	for _, tt := range tests {
+		got, err := LookPath(stat, tt.name, tt.path)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%s: err = %v", tt.name, err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("%s: %q %v, want %q", tt.name, got, err, tt.want)
+		}
+	}
+}
+
+func TestRenderTemplate(t *testing.T) {
+	env := []plan.EnvVar{{Name: "Z", Value: "us-east-1a"}}
+	tests := []struct{ content, vars, want, err string }{
+		{"{{a}}", "", "{{a}}", ""},
+		{"{{a}}", "null", "{{a}}", ""},
+		{"{{a}}|{{{a}}}|{{&a}}", `{"a":"<'\"&>"}`, "&lt;&#39;&quot;&amp;&gt;|<'\"&>|<'\"&>", ""},
+		{"{{#l}}[{{.}}]{{/l}}{{^e}}none{{/e}}", `{"l":[1,"$(Z)"],"e":[]}`, "[1][us-east-1a]none", ""},
+		{"{{z}} $(Z)", `{"z":"$(Z)-$$(Z)-$(NOPE)"}`, "us-east-1a-$(Z)-$(NOPE) $(Z)", ""},
+		{"{{#a}}", `{"a":1}`, "", "no closing tag"},
+		{"x", `"str"`, "", "InvalidVariableMapping"},
+	}
+	for _, tt := range tests {
+		got, err := RenderTemplate(tt.content, tt.vars, env)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(strings.ToLower(err.Error()), strings.ToLower(tt.err)) {
+				t.Errorf("%q: err = %v, want %q", tt.content, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("%q: %q %v, want %q", tt.content, got, err, tt.want)
+		}
+	}
+}
+
+func TestSandboxRefusesEscapes(t *testing.T) {
+	dir := t.TempDir()
+	h, err := NewSandboxHost(dir + "/root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if err := os.Symlink("/", dir+"/root/abs"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../..", dir+"/root/up"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/../x", "/a/../../x", "/abs/tmp/x", "/up/x"} {
+		if err := h.WriteFileAtomic(p, []byte("x"), 0o644, -1, -1); err == nil {
+			t.Errorf("write %s succeeded", p)
+		}
+		if _, err := h.MkdirAll(p+"/d", 0o755); err == nil {
+			t.Errorf("mkdir %s succeeded", p)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("written outside the root: %v", ents)
+	}
+}
