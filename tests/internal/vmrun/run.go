@@ -476,7 +476,7 @@ func (e *Env) boot(ctx context.Context, sc *Scenario, bootN int, bs bootSetup) (
 				conMu.Unlock()
 				_, _ = logf.WriteString(line)
 				if bs.live != nil {
-					_, _ = io.WriteString(bs.live, line)
+					_, _ = io.WriteString(bs.live, Clean(line))
 				}
 				select {
 				case lineCh <- line:
