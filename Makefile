@@ -41,6 +41,10 @@ vm-test: build assets
 demo: build assets
 	$(GO) run ./tests/cmd/demo
 
+## bench: Go benchmarks of the boot's pure work (compile, codec, expansion, graph, probe)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./plan ./stage2 ./internal/fsprobe
+
 ## lint: gofmt, go vet, staticcheck
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

@@ -5,6 +5,8 @@
 package halt
 
 import (
+	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -76,16 +78,21 @@ func Fail(f console.Failure) {
 		f.Action = a.String()
 	}
 	console.PrintBanner(f)
-	end(a)
+	// The banner stays the last thing on the console: anything still running (an abandoned
+	// step, a child's log line through our logger) is silenced from here on.
+	w := console.Output()
+	console.SetOutput(io.Discard)
+	end(a, w)
 }
 
 // PowerOff syncs and powers the machine off. It never returns.
-func PowerOff() { end(PowerOffAction) }
+func PowerOff() { end(PowerOffAction, console.Output()) }
 
 // Reboot syncs and reboots the machine. It never returns.
-func Reboot() { end(RebootAction) }
+func Reboot() { end(RebootAction, console.Output()) }
 
-func end(a Action) {
+// end syncs and ends the machine; w gets the one line written if reboot(2) fails.
+func end(a Action, w io.Writer) {
 	syncFS()
 	if !isPID1() {
 		// Run by hand (a developer's shell, a test): never take the host down.
@@ -93,7 +100,7 @@ func end(a Action) {
 		return
 	}
 	if err := rebootSys(a); err != nil {
-		console.Errorf("reboot(2) failed: %v; sleeping forever (PID 1 must not exit)", err)
+		fmt.Fprintf(w, "reboot(2) failed: %v; sleeping forever (PID 1 must not exit)\n", err)
 	}
 	sleepForever()
 }

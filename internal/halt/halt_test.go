@@ -69,6 +69,8 @@ func TestFailBannerIsLastAndPowersOff(t *testing.T) {
 		!strings.Contains(out, "powering off") {
 		t.Fatalf("banner missing parts:\n%s", out)
 	}
+	console.Infof("a late line from a goroutine still running")
+	out = buf.String()
 	if !strings.HasSuffix(out, strings.Repeat("=", 72)+"\n") {
 		t.Fatalf("banner is not the last output:\n%s", out)
 	}
