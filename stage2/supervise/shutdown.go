@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/bootplan/bootplan/internal/console"
-	"github.com/bootplan/bootplan/internal/reaper"
 	"github.com/bootplan/bootplan/plan"
 	"golang.org/x/sys/unix"
 )
@@ -209,6 +208,3 @@ func unmountVolumes(h unmounter, vols []plan.Volume, sleep func(time.Duration)) 
 		}
 	}
 }
-
-// reaped is a helper for logs.
-func describe(st reaper.Status) string { return st.String() }
