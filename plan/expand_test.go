@@ -87,3 +87,19 @@ func TestExpandArgv(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+func TestShellQuote(t *testing.T) {
+	for _, tc := range []struct {
+		argv []string
+		want string
+	}{
+		{[]string{"/bin/ls", "-l"}, "/bin/ls -l"},
+		{[]string{"echo", "a b", ""}, "echo 'a b' ''"},
+		{[]string{"sh", "-c", "it's"}, `sh -c 'it'\''s'`},
+		{[]string{"sh", "-c", "echo 1\necho 'x'\t\x01"}, `sh -c $'echo 1\necho \'x\'\t\x01'`},
+	} {
+		if got := ShellQuote(tc.argv); got != tc.want {
+			t.Errorf("ShellQuote(%q) = %s, want %s", tc.argv, got, tc.want)
+		}
+	}
+}

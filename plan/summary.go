@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"strings"
+	"unicode"
 )
 
 // Redacted replaces env values in summaries unless values are revealed.
@@ -238,9 +239,38 @@ func ShellQuote(argv []string) string {
 			out[i] = a
 			continue
 		}
+		if strings.ContainsFunc(a, unicode.IsControl) {
+			out[i] = ansiCQuote(a) // keeps a multi-line script on one console line
+			continue
+		}
 		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 	}
 	return strings.Join(out, " ")
+}
+
+// ansiCQuote renders s as a bash $'...' string, with control characters escaped.
+func ansiCQuote(s string) string {
+	var b strings.Builder
+	b.WriteString("$'")
+	for _, r := range s {
+		switch r {
+		case '\\', '\'':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\t':
+			b.WriteString(`\t`)
+		default:
+			if unicode.IsControl(r) {
+				fmt.Fprintf(&b, `\x%02x`, r)
+			} else {
+				b.WriteRune(r)
+			}
+		}
+	}
+	b.WriteByte('\'')
+	return b.String()
 }
 
 // Redact returns a copy of the plan with env values replaced by Redacted (for raw output).

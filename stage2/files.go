@@ -1,7 +1,6 @@
 package stage2
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,9 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	"github.com/cbroglie/mustache"
 
 	"github.com/bootplan/bootplan/internal/console"
+	"github.com/bootplan/bootplan/internal/mustache"
 	"github.com/bootplan/bootplan/plan"
 )
 
@@ -322,12 +321,11 @@ func RenderTemplate(content, variablesJSON string, env []plan.EnvVar) (string, e
 	lookup := func(n string) (string, bool) { s, ok := lookupMap[n]; return s, ok }
 	vars = expandStrings(vars, lookup)
 
-	tmpl, err := mustache.ParseString(content)
+	out, err := mustache.Render(content, vars)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("mustache: %w", err)
 	}
-	tmpl.Escape(escapeHTML)
-	return tmpl.Render(vars)
+	return out, nil
 }
 
 func expandStrings(v any, lookup func(string) (string, bool)) any {
@@ -346,31 +344,4 @@ func expandStrings(v any, lookup func(string) (string, bool)) any {
 		return t
 	}
 	return v
-}
-
-// escapeHTML is easyto's {{x}} escaping: " ' & < > and NUL.
-func escapeHTML(s string) string {
-	if !strings.ContainsAny(s, "\"'&<>\x00") {
-		return s
-	}
-	var b bytes.Buffer
-	for _, r := range s {
-		switch r {
-		case '"':
-			b.WriteString("&quot;")
-		case '\'':
-			b.WriteString("&#39;")
-		case '&':
-			b.WriteString("&amp;")
-		case '<':
-			b.WriteString("&lt;")
-		case '>':
-			b.WriteString("&gt;")
-		case 0:
-			b.WriteRune('\uFFFD')
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
 }

@@ -122,7 +122,7 @@ func TestRenderTemplate(t *testing.T) {
 		{"{{a}}|{{{a}}}|{{&a}}", `{"a":"<'\"&>"}`, "&lt;&#39;&quot;&amp;&gt;|<'\"&>|<'\"&>", ""},
 		{"{{#l}}[{{.}}]{{/l}}{{^e}}none{{/e}}", `{"l":[1,"$(Z)"],"e":[]}`, "[1][us-east-1a]none", ""},
 		{"{{z}} $(Z)", `{"z":"$(Z)-$$(Z)-$(NOPE)"}`, "us-east-1a-$(Z)-$(NOPE) $(Z)", ""},
-		{"{{#a}}", `{"a":1}`, "", "no closing tag"},
+		{"{{#a}}", `{"a":1}`, "", `mustache: unclosed section "a" opened at line 1:1`},
 		{"x", `"str"`, "", "InvalidVariableMapping"},
 	}
 	for _, tt := range tests {

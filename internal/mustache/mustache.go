@@ -1,7 +1,7 @@
 // Package mustache is a small Mustache renderer for JSON-shaped data, used by template volumes.
-// We do not use github.com/cbroglie/mustache: it calls reflect.Value.Method, which makes the
-// linker keep every exported method of every reachable type (all ~600 EC2 operations), and
-// bin/bootplan was 52 MB stripped with it, 33 MB without. This package uses no reflection.
+// We do not use github.com/cbroglie/mustache: it calls reflect.Value.Method, so the linker keeps
+// every exported method of every reachable type (all ~600 EC2 operations); the stripped
+// bin/bootplan was 54.3 MB with it and 13.7 MB with this package, which uses no reflection.
 //
 // Data is what encoding/json decodes into an any (with or without UseNumber): map[string]any,
 // []any, string, json.Number, float64, bool and nil. Supported: {{name}} (HTML-escaped as
