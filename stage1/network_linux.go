@@ -240,7 +240,7 @@ func configure(ctx context.Context, env *netEnv, c netconf.Link, name string) (p
 	if err := waitCarrier(ctx, env, c.Index, name); err != nil {
 		return plan.Network{}, err
 	}
-	console.Debugf("network: %s carrier after %s", name, ms(time.Since(start)))
+	console.Debugf("network: %s carrier after %s", name, console.Duration(time.Since(start)))
 
 	start = time.Now()
 	mac, _ := net.ParseMAC(c.MAC)
@@ -258,7 +258,7 @@ func configure(ctx context.Context, env *netEnv, c netconf.Link, name string) (p
 	if err := applyLease(env, c.Index, lease); err != nil {
 		return plan.Network{}, fmt.Errorf("%s: %w", name, err)
 	}
-	console.Infof("network: %s %s in %s", name, lease.Summary(), ms(time.Since(start)))
+	console.Infof("network: %s %s in %s", name, lease.Summary(), console.Duration(time.Since(start)))
 	return recordNetwork(name, c.MAC, lease), nil
 }
 

@@ -116,23 +116,9 @@ func TestRunStepsFailure(t *testing.T) {
 	}
 }
 
-func TestRunStepsPanicAndHang(t *testing.T) {
+func TestRunStepsOnlyEarlierDependencies(t *testing.T) {
 	captureConsole(t)
-	old := abandonGrace
-	abandonGrace = 50 * time.Millisecond
-	t.Cleanup(func() { abandonGrace = old })
-
-	err := RunSteps(context.Background(), []Step{{Name: "p", Run: func(context.Context) error { panic("oops") }}})
-	if err == nil || !strings.Contains(err.Error(), "p: panic: oops") {
-		t.Fatalf("panic: err = %v", err)
-	}
-	start := time.Now()
-	err = RunSteps(context.Background(), []Step{{Name: "hang", Timeout: 50 * time.Millisecond,
-		Run: func(context.Context) error { select {} }}})
-	if err == nil || !strings.Contains(err.Error(), "did not finish within 50ms") || time.Since(start) > 2*time.Second {
-		t.Fatalf("hang: err = %v after %s", err, time.Since(start))
-	}
-	err = RunSteps(context.Background(), []Step{{Name: "x", After: []string{"later"}}, {Name: "later"}})
+	err := RunSteps(context.Background(), []Step{{Name: "x", After: []string{"later"}}, {Name: "later"}})
 	if err == nil || !strings.Contains(err.Error(), "not an earlier step") {
 		t.Fatalf("bad order: err = %v", err)
 	}

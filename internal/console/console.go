@@ -148,3 +148,12 @@ func PrintBanner(f Failure) {
 	defer mu.Unlock()
 	io.WriteString(out, s)
 }
+
+// Duration renders a duration the way console lines and reports show it: "71ms" under a
+// second, else seconds with milliseconds ("1.204s").
+func Duration(d time.Duration) string {
+	if d < time.Second {
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	}
+	return fmt.Sprintf("%.3fs", d.Seconds())
+}

@@ -1,4 +1,4 @@
-package stage2
+package graph
 
 import (
 	"context"
@@ -6,9 +6,9 @@ import (
 	"testing"
 )
 
-// BenchmarkRunGraph measures the executor's own overhead on a plan-sized graph of no-op steps
+// BenchmarkRun measures the executor's own overhead on a plan-sized graph of no-op steps
 // (a fan-out of 20 sources, a join, 10 volumes, scripts, command).
-func BenchmarkRunGraph(b *testing.B) {
+func BenchmarkRun(b *testing.B) {
 	nop := func(context.Context) error { return nil }
 	var steps []Step
 	var sources []string
@@ -28,7 +28,7 @@ func BenchmarkRunGraph(b *testing.B) {
 	steps = append(steps, Step{Name: "command", After: []string{"init-scripts"}, Run: nop})
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := RunGraph(context.Background(), steps, GraphHooks{}); err != nil {
+		if _, err := Run(context.Background(), steps, Options{}); err != nil {
 			b.Fatal(err)
 		}
 	}
