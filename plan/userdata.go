@@ -565,6 +565,20 @@ func list[T any](p *parser, n *yaml.Node, path string, elem func(*yaml.Node, str
 	return out, ok
 }
 
+// flatList is list for items that each stand for several elements (one env-from or volumes
+// item may name several sources), flattened in order.
+func flatList[T any](p *parser, n *yaml.Node, path string, item func(*yaml.Node, string) ([]T, bool)) ([]T, bool) {
+	var out []T
+	ok := true
+	_, good := list(p, n, path, func(e *yaml.Node, ip string) (struct{}, bool) {
+		items, good := item(e, ip)
+		out = append(out, items...)
+		ok = ok && good
+		return struct{}{}, good
+	})
+	return out, ok && good
+}
+
 func (p *parser) strList(n *yaml.Node, path string) ([]string, bool) {
 	return list(p, n, path, p.str)
 }
@@ -746,15 +760,7 @@ func (p *parser) security(n *yaml.Node, path string) (Security, bool) {
 }
 
 func (p *parser) envFromList(n *yaml.Node, path string) ([]EnvFrom, bool) {
-	var out []EnvFrom
-	ok := true
-	_, good := list(p, n, path, func(e *yaml.Node, ip string) (struct{}, bool) {
-		items, good := p.envFromItem(e, ip)
-		out = append(out, items...)
-		ok = ok && good
-		return struct{}{}, good
-	})
-	return out, ok && good
+	return flatList(p, n, path, p.envFromItem)
 }
 
 // envFromItem flattens one env-from list item; several sources in one item are taken in
@@ -840,15 +846,7 @@ func (p *parser) nonEmpty(n *yaml.Node, path string) (string, bool) {
 }
 
 func (p *parser) volumes(n *yaml.Node, path string) ([]UserVolume, bool) {
-	var out []UserVolume
-	ok := true
-	_, good := list(p, n, path, func(e *yaml.Node, ip string) (struct{}, bool) {
-		items, good := p.volumeItem(e, ip)
-		out = append(out, items...)
-		ok = ok && good
-		return struct{}{}, good
-	})
-	return out, ok && good
+	return flatList(p, n, path, p.volumeItem)
 }
 
 // volumeItem flattens one volumes list item; several kinds in one item are taken in easyto's

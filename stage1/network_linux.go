@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bootplan/bootplan/internal/console"
+	"github.com/bootplan/bootplan/internal/imds"
 	"github.com/bootplan/bootplan/internal/netconf"
 	"github.com/bootplan/bootplan/plan"
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -447,7 +448,7 @@ func applyLease(env *netEnv, idx int, l netconf.Lease) error {
 		}
 	}
 	if text := netconf.ResolvConf(l); text != "" {
-		if err := WriteFileAtomic(env.resolvConf, []byte(text), 0o644); err != nil {
+		if err := writeFile(env.resolvConf, []byte(text), 0o644); err != nil {
 			console.Warnf("resolv.conf: %v", err)
 		}
 	}
@@ -507,13 +508,5 @@ func deviceNumbers(ctx context.Context, md macLister) (map[string]int, error) {
 	return out, nil
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
+// sleepCtx waits d; false when ctx ends first.
+func sleepCtx(ctx context.Context, d time.Duration) bool { return imds.Sleep(ctx, d) == nil }

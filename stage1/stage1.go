@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bootplan/bootplan/internal/console"
+	"github.com/bootplan/bootplan/internal/fsutil"
 	"github.com/bootplan/bootplan/internal/imds"
 	"github.com/bootplan/bootplan/plan"
 )
@@ -249,7 +250,11 @@ func (b *boot) compile(ctx context.Context) error {
 }
 
 func (b *boot) writePlan(ctx context.Context) error {
-	if err := plan.WriteFile(b.paths.Plan, b.plan); err != nil {
+	data, err := plan.Encode(b.plan)
+	if err != nil {
+		return err
+	}
+	if err := fsutil.WriteAtomic(b.paths.Plan, data, 0o600, -1, -1); err != nil {
 		return err
 	}
 	b.planWritten = true

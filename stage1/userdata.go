@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/bootplan/bootplan/internal/fsutil"
 	"github.com/bootplan/bootplan/internal/imds"
 	"github.com/bootplan/bootplan/plan"
 )
@@ -30,45 +31,12 @@ func FetchUserData(ctx context.Context, c userDataFetcher) (raw []byte, found bo
 	return raw, true, nil
 }
 
-// WriteFileAtomic writes data to path through a temporary file in the same directory
-// (fsync, chmod, rename, fsync of the directory); missing parents are created 0755.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// writeFile writes data to path atomically (internal/fsutil), creating missing parents 0755.
+func writeFile(path string, data []byte, perm os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Chmod(perm); err != nil {
-		return fail(err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return fsutil.WriteAtomic(path, data, perm, -1, -1)
 }
 
 // WriteUserData writes user data for people to read, decompressed when it is gzip, with mode
@@ -79,5 +47,5 @@ func WriteUserData(path string, raw []byte) error {
 	if err != nil {
 		b = raw
 	}
-	return WriteFileAtomic(path, b, 0o600)
+	return writeFile(path, b, 0o600)
 }

@@ -130,66 +130,43 @@ func s3PathStyle(cfg aws.Config) bool {
 	return os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
 }
 
-// S3 returns the S3 client.
-func (a *AWS) S3(ctx context.Context) (*s3.Client, error) {
+// client returns *slot, creating it from the shared configuration on first use.
+func client[T any](ctx context.Context, a *AWS, slot **T, create func(aws.Config) *T) (*T, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.s3 != nil {
-		return a.s3, nil
+	if *slot != nil {
+		return *slot, nil
 	}
 	cfg, err := a.configLocked(ctx)
 	if err != nil {
 		return nil, err
 	}
-	pathStyle := s3PathStyle(cfg)
-	a.s3 = s3.NewFromConfig(cfg, func(o *s3.Options) {
-		o.UsePathStyle = pathStyle
-		o.DisableLogOutputChecksumValidationSkipped = true
+	*slot = create(cfg)
+	return *slot, nil
+}
+
+// S3 returns the S3 client.
+func (a *AWS) S3(ctx context.Context) (*s3.Client, error) {
+	return client(ctx, a, &a.s3, func(cfg aws.Config) *s3.Client {
+		pathStyle := s3PathStyle(cfg)
+		return s3.NewFromConfig(cfg, func(o *s3.Options) {
+			o.UsePathStyle = pathStyle
+			o.DisableLogOutputChecksumValidationSkipped = true
+		})
 	})
-	return a.s3, nil
 }
 
 // SSM returns the SSM client.
 func (a *AWS) SSM(ctx context.Context) (*ssm.Client, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.ssm != nil {
-		return a.ssm, nil
-	}
-	cfg, err := a.configLocked(ctx)
-	if err != nil {
-		return nil, err
-	}
-	a.ssm = ssm.NewFromConfig(cfg)
-	return a.ssm, nil
+	return client(ctx, a, &a.ssm, func(cfg aws.Config) *ssm.Client { return ssm.NewFromConfig(cfg) })
 }
 
 // SecretsManager returns the Secrets Manager client.
 func (a *AWS) SecretsManager(ctx context.Context) (*secretsmanager.Client, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.sm != nil {
-		return a.sm, nil
-	}
-	cfg, err := a.configLocked(ctx)
-	if err != nil {
-		return nil, err
-	}
-	a.sm = secretsmanager.NewFromConfig(cfg)
-	return a.sm, nil
+	return client(ctx, a, &a.sm, func(cfg aws.Config) *secretsmanager.Client { return secretsmanager.NewFromConfig(cfg) })
 }
 
 // EC2 returns the EC2 client.
 func (a *AWS) EC2(ctx context.Context) (*ec2.Client, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.ec2 != nil {
-		return a.ec2, nil
-	}
-	cfg, err := a.configLocked(ctx)
-	if err != nil {
-		return nil, err
-	}
-	a.ec2 = ec2.NewFromConfig(cfg)
-	return a.ec2, nil
+	return client(ctx, a, &a.ec2, func(cfg aws.Config) *ec2.Client { return ec2.NewFromConfig(cfg) })
 }

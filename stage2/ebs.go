@@ -39,16 +39,7 @@ const (
 )
 
 // sleepCtx waits d or until ctx is done; a variable so tests can run without waiting.
-var sleepCtx = func(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+var sleepCtx = imds.Sleep
 
 // PrepareEBS makes one ebs volume ready: attaches it by tags when the plan says so, waits for
 // its device, formats it only when the device is entirely blank, mounts it with its options

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/bootplan/bootplan/internal/console"
+	"github.com/bootplan/bootplan/internal/graph"
 	"github.com/bootplan/bootplan/internal/imds"
 	"github.com/bootplan/bootplan/plan"
 )
@@ -93,7 +94,7 @@ func EnvFromSource(ef plan.EnvFrom) string {
 
 // FetchEnvFrom resolves env-from source i. It returns the variables (names from the source,
 // values never logged) or, for an optional source that is missing, nil and an error wrapping
-// ErrSkip after an info line. Any other failure is one line naming the index, the source and
+// graph.ErrSkip after an info line. Any other failure is one line naming the index, the source and
 // the AWS error code.
 func (rt *Runtime) FetchEnvFrom(ctx context.Context, i int, ef plan.EnvFrom) ([]plan.EnvVar, error) {
 	src := EnvFromSource(ef)
@@ -101,7 +102,7 @@ func (rt *Runtime) FetchEnvFrom(ctx context.Context, i int, ef plan.EnvFrom) ([]
 	if err != nil {
 		if ef.Optional && isMissing(err) {
 			console.Infof("optional env-from[%d] %s not found, skipping: %s", i, src, awsErr(err))
-			return nil, fmt.Errorf("%w: optional %s not found", ErrSkip, src)
+			return nil, fmt.Errorf("%w: optional %s not found", graph.ErrSkip, src)
 		}
 		return nil, fmt.Errorf("env-from[%d] %s: %s", i, src, awsErr(err))
 	}

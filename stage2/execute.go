@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bootplan/bootplan/internal/console"
+	"github.com/bootplan/bootplan/internal/graph"
 	"github.com/bootplan/bootplan/plan"
 )
 
@@ -23,23 +24,7 @@ func Execute(ctx context.Context, rt *Runtime) (Cmd, error) {
 		rt.AWS = NewAWS(rt.IMDS)
 	}
 	started := time.Now()
-	results, err := RunGraph(ctx, Sequence(rt), GraphHooks{
-		Started: func(name string) { console.Infof("step %s started", name) },
-		Done: func(r StepResult) {
-			switch r.Status {
-			case StatusOK:
-				console.Infof("step %s done in %s", r.Name, FormatDuration(r.Duration))
-			case StatusSkipped:
-				if r.Err != nil {
-					console.Infof("step %s skipped in %s: %s", r.Name, FormatDuration(r.Duration), skipReason(r.Err))
-				} else {
-					console.Infof("step %s skipped in %s", r.Name, FormatDuration(r.Duration))
-				}
-			default:
-				console.Errorf("step %s failed in %s: %v", r.Name, FormatDuration(r.Duration), r.Err)
-			}
-		},
-	})
+	results, err := graph.Run(ctx, Sequence(rt), graph.Options{}.WithConsole())
 	if results != nil {
 		if werr := rt.writeReport(NewReport(started, results, err)); werr != nil {
 			console.Warnf("unable to write the boot report: %v", werr)
@@ -48,7 +33,7 @@ func Execute(ctx context.Context, rt *Runtime) (Cmd, error) {
 	if err != nil {
 		return Cmd{}, err
 	}
-	console.Infof("stage two completed in %s", FormatDuration(time.Since(started)))
+	console.Infof("stage two completed in %s", console.Duration(time.Since(started)))
 	cmd := rt.cmd
 	if rt.Plan.Command.ReplaceInit {
 		// The readonly-root step already remounted / when asked.
@@ -70,7 +55,7 @@ func (rt *Runtime) writeReport(r Report) error {
 	return rt.Host.WriteFileAtomic(plan.ReportPath, b, 0o644, -1, -1)
 }
 
-func isSkip(err error) bool { return errors.Is(err, ErrSkip) }
+func isSkip(err error) bool { return errors.Is(err, graph.ErrSkip) }
 
 func logEnvFromFailure() { console.Errorf("%s", EnvFromFailure) }
 
@@ -85,9 +70,4 @@ func logEnvNames(env []plan.EnvVar) {
 	}
 	sort.Strings(names)
 	console.Debugf("environment: %s", strings.Join(names, ", "))
-}
-
-// skipReason is a skip error's text without the "skipped: " prefix.
-func skipReason(err error) string {
-	return strings.TrimPrefix(err.Error(), ErrSkip.Error()+": ")
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/bootplan/bootplan/internal/console"
+	"github.com/bootplan/bootplan/internal/graph"
 	"github.com/bootplan/bootplan/internal/mustache"
 	"github.com/bootplan/bootplan/plan"
 )
@@ -43,7 +44,7 @@ func VolumeLabel(v plan.Volume) string {
 }
 
 // FileVolume writes one s3, ssm, secrets-manager or template volume. An optional volume that
-// fails for any reason is skipped with an info line (ErrSkip is returned).
+// fails for any reason is skipped with an info line (graph.ErrSkip is returned).
 func (rt *Runtime) FileVolume(ctx context.Context, i int, v plan.Volume) error {
 	var err error
 	switch v.Kind {
@@ -67,7 +68,7 @@ func (rt *Runtime) FileVolume(ctx context.Context, i int, v plan.Volume) error {
 		} else {
 			console.Infof("optional %s at %s failed, skipping: %v", VolumeLabel(v), v.Destination, err)
 		}
-		return fmt.Errorf("%w: optional volume at %s failed", ErrSkip, v.Destination)
+		return fmt.Errorf("%w: optional volume at %s failed", graph.ErrSkip, v.Destination)
 	}
 	return err
 }
@@ -269,6 +270,7 @@ func (rt *Runtime) ssmVolume(ctx context.Context, v plan.Volume) error {
 func (rt *Runtime) secretVolume(ctx context.Context, v plan.Volume) error {
 	value, err := rt.getSecret(ctx, v.SecretID)
 	if err != nil {
+		//lint:ignore ST1005 the console line starts with the service's proper name (kept from easyto)
 		return fmt.Errorf("Secrets Manager GetSecretValue failed for %s: %s", v.SecretID, awsErr(err))
 	}
 	if err := rt.writeEntries(ctx, v, []fileEntry{{rel: "", label: "secrets-manager:" + v.SecretID,

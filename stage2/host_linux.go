@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bootplan/bootplan/internal/fsutil"
 	"github.com/bootplan/bootplan/internal/reaper"
 )
 
@@ -90,40 +91,7 @@ func (h *LinuxHost) MkdirAll(p string, perm fs.FileMode) ([]string, error) {
 }
 
 func (h *LinuxHost) WriteFileAtomic(p string, data []byte, perm fs.FileMode, uid, gid int) error {
-	dir, base := filepath.Split(filepath.Clean(p))
-	if dir == "" {
-		dir = "."
-	}
-	tmp := filepath.Join(dir, "."+base+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(data)
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if werr == nil {
-		werr = f.Chmod(perm.Perm())
-	}
-	if werr == nil && (uid >= 0 || gid >= 0) {
-		werr = f.Chown(uid, gid)
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, p)
-	}
-	if werr != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", p, werr)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
+	return fsutil.WriteAtomic(p, data, perm, uid, gid)
 }
 
 func (h *LinuxHost) ReadDevice(p string, off int64, n int) ([]byte, error) {
@@ -219,14 +187,28 @@ func procAttr(cmd Cmd) *syscall.ProcAttr {
 	}
 }
 
+// StartReaped forks and execs cmd through r (the pid is registered with the fork, so the exit
+// can never be missed) and returns its pid and exit channel. It is the one way PID 1 starts a
+// child: LinuxHost and the supervisor (main process, services) both use it. Stdio that is
+// not an *os.File is PID 1's own; an empty Path is Args[0].
+func StartReaped(r *reaper.Reaper, cmd Cmd) (int, <-chan reaper.Status, error) {
+	return r.Start(cmdPath(cmd), cmd.Args, procAttr(cmd))
+}
+
+func cmdPath(cmd Cmd) string {
+	if cmd.Path == "" && len(cmd.Args) > 0 {
+		return cmd.Args[0]
+	}
+	return cmd.Path
+}
+
 // Start forks and execs cmd through the reaper and returns the pid; the caller waits through
 // the reaper. Stdin/Stdout/Stderr must be *os.File (anything else inherits PID 1's).
 func (h *LinuxHost) Start(cmd Cmd) (int, error) {
 	if h.Reaper == nil {
-		pid, err := syscall.ForkExec(cmd.Path, cmd.Args, procAttr(cmd))
-		return pid, err
+		return syscall.ForkExec(cmdPath(cmd), cmd.Args, procAttr(cmd))
 	}
-	pid, _, err := h.Reaper.Start(cmd.Path, cmd.Args, procAttr(cmd))
+	pid, _, err := StartReaped(h.Reaper, cmd)
 	return pid, err
 }
 
@@ -240,9 +222,9 @@ func (h *LinuxHost) Run(ctx context.Context, cmd Cmd) (ExitStatus, error) {
 		err error
 	)
 	if h.Reaper != nil {
-		pid, ch, err = h.Reaper.Start(cmd.Path, cmd.Args, procAttr(cmd))
+		pid, ch, err = StartReaped(h.Reaper, cmd)
 	} else {
-		pid, err = syscall.ForkExec(cmd.Path, cmd.Args, procAttr(cmd))
+		pid, err = syscall.ForkExec(cmdPath(cmd), cmd.Args, procAttr(cmd))
 		if err == nil {
 			c := make(chan reaper.Status, 1)
 			ch = c

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/bootplan/bootplan/internal/fsutil"
 )
 
 // SandboxHost is a Host rooted in a directory, for `bootplan replay` and the tests.
@@ -187,28 +189,9 @@ func (h *SandboxHost) WriteFileAtomic(p string, data []byte, perm fs.FileMode, u
 	if r == "." {
 		return fmt.Errorf("write %s: is the root directory", p)
 	}
-	dir, base := path.Split(r)
-	tmp := dir + "." + base + ".tmp"
-	f, err := h.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
-	if err != nil {
+	// The owner is recorded, not applied: the sandbox runs unprivileged.
+	if err := fsutil.WriteAtomicIn(h.root, r, data, perm, -1, -1); err != nil {
 		return h.wrap("write", p, err)
-	}
-	_, werr := f.Write(data)
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if werr == nil {
-		werr = f.Chmod(perm.Perm())
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = h.root.Rename(tmp, r)
-	}
-	if werr != nil {
-		_ = h.root.Remove(tmp)
-		return h.wrap("write", p, werr)
 	}
 	h.record("write", "%s (%04o, %s, %d bytes)", path.Clean("/"+r), uint32(perm.Perm()), owner(uid, gid), len(data))
 	return nil

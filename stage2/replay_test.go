@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bootplan/bootplan/internal/graph"
 	"github.com/bootplan/bootplan/plan"
 	"github.com/bootplan/bootplan/tests/imdsmock"
 )
@@ -90,7 +91,7 @@ func TestReplayEnvFromAllKinds(t *testing.T) {
 		t.Errorf("cmd = %+v", cmd)
 	}
 	logs := f.logs.String()
-	for _, w := range []string{"step env-from-0 started", "step env done in", "optional env-from[6] s3://cfg/missing.json not found, skipping: NoSuchKey", "optional env-from[10] ssm:/app/missing not found, skipping: ParameterNotFound", "optional env-from[13] secrets-manager:app/missing not found, skipping: ResourceNotFoundException"} {
+	for _, w := range []string{"step env-from-0: started", "step env: done in", "optional env-from[6] s3://cfg/missing.json not found, skipping: NoSuchKey", "optional env-from[10] ssm:/app/missing not found, skipping: ParameterNotFound", "optional env-from[13] secrets-manager:app/missing not found, skipping: ResourceNotFoundException"} {
 		if !strings.Contains(logs, w) {
 			t.Errorf("logs lack %q:\n%s", w, logs)
 		}
@@ -140,7 +141,7 @@ func TestReplayEnvFromFailures(t *testing.T) {
 			for _, s := range rep.Steps {
 				st[s.Name] = s.Status
 			}
-			if st["env-from-0"] != StatusFailed || st["command"] != StatusNotRun {
+			if st["env-from-0"] != graph.StatusFailed || st["command"] != graph.StatusNotRun {
 				t.Errorf("report statuses: %v", st)
 			}
 			f.noLeak(err, secretDB)

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/bootplan/bootplan/internal/console"
+	"github.com/bootplan/bootplan/internal/graph"
 )
 
 // Report is the boot report written to /.easyto/run/report.toml.
@@ -31,18 +34,18 @@ type ReportStep struct {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // NewReport builds the report from graph results.
-func NewReport(started time.Time, results []StepResult, err error) Report {
+func NewReport(started time.Time, results []graph.Result, err error) Report {
 	r := Report{Version: 1, StartedAt: started.UTC().Round(time.Millisecond), Result: "ok"}
 	if err != nil {
 		r.Result, r.Error = "failed", oneLine(err.Error())
 	}
 	for _, s := range results {
 		rs := ReportStep{Name: s.Name, Status: s.Status}
-		if s.Status != StatusNotRun {
+		if s.Status != graph.StatusNotRun {
 			rs.StartMS, rs.DurationMS = ms(s.Start), ms(s.Duration)
 		}
-		if s.Err != nil && s.Status == StatusSkipped {
-			rs.Error = oneLine(skipReason(s.Err))
+		if s.Err != nil && s.Status == graph.StatusSkipped {
+			rs.Error = oneLine(graph.SkipReason(s.Err))
 		} else if s.Err != nil {
 			rs.Error = oneLine(s.Err.Error())
 		}
@@ -69,14 +72,6 @@ func DecodeReport(b []byte) (Report, error) {
 	return r, nil
 }
 
-// FormatDuration prints a step duration the way the console does ("12ms", "1.5s").
-func FormatDuration(d time.Duration) string {
-	if d < 10*time.Second {
-		return fmt.Sprintf("%dms", d.Round(time.Millisecond).Milliseconds())
-	}
-	return d.Round(100 * time.Millisecond).String()
-}
-
 // Table renders the report for a person.
 func (r Report) Table() string {
 	var b strings.Builder
@@ -89,9 +84,9 @@ func (r Report) Table() string {
 	fmt.Fprintln(tw, "STEP\tSTATUS\tSTART\tDURATION\tERROR")
 	for _, s := range r.Steps {
 		start, dur := "-", "-"
-		if s.Status != StatusNotRun {
-			start = fmt.Sprintf("+%s", FormatDuration(time.Duration(s.StartMS*float64(time.Millisecond))))
-			dur = FormatDuration(time.Duration(s.DurationMS * float64(time.Millisecond)))
+		if s.Status != graph.StatusNotRun {
+			start = fmt.Sprintf("+%s", console.Duration(time.Duration(s.StartMS*float64(time.Millisecond))))
+			dur = console.Duration(time.Duration(s.DurationMS * float64(time.Millisecond)))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Name, s.Status, start, dur, s.Error)
 	}

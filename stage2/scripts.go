@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bootplan/bootplan/internal/console"
+	"github.com/bootplan/bootplan/internal/graph"
 	"github.com/bootplan/bootplan/plan"
 )
 
@@ -52,7 +53,7 @@ func errnoText(err error) string {
 // afterwards. A failure names the index and the exit status or signal.
 func (rt *Runtime) RunInitScripts(ctx context.Context) error {
 	if len(rt.Plan.InitScripts) == 0 {
-		return ErrSkip
+		return graph.ErrSkip
 	}
 	env := EnvStrings(rt.Env)
 	created, err := rt.Host.MkdirAll(plan.RunDir, 0o755)

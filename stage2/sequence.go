@@ -10,7 +10,7 @@ import (
 )
 
 // Sequence is stage two's boot as a list of named steps and their dependencies. The names are
-// those of the console lines (`step <name> started`) and of the boot report.
+// those of the console lines (`step <name>: started`) and of the boot report.
 //
 //	link-nvme                                  EBS NVMe device names (/dev/sdf → nvme1n1)
 //	grow-root                                  grow the root partition and filesystem

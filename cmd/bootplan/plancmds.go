@@ -10,6 +10,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/bootplan/bootplan/internal/fsutil"
 	"github.com/bootplan/bootplan/plan"
 )
 
@@ -184,15 +185,15 @@ func runCompile(args []string) int {
 		}
 		return 1
 	}
+	b, err := plan.Encode(p)
+	if err != nil {
+		return errorf("compile", "%v", err)
+	}
 	if *out == "-" {
-		b, err := plan.Encode(p)
-		if err != nil {
-			return errorf("compile", "%v", err)
-		}
 		os.Stdout.Write(b)
 		return 0
 	}
-	if err := plan.WriteFile(*out, p); err != nil {
+	if err := fsutil.WriteAtomic(*out, b, 0o600, -1, -1); err != nil {
 		return errorf("compile", "%v", err)
 	}
 	return 0

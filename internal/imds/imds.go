@@ -159,14 +159,19 @@ func (c *Client) GetString(ctx context.Context, path string) (string, error) {
 
 // sleep waits a full-jitter backoff; false when the context ends first.
 func (c *Client) sleep(ctx context.Context, attempt int) bool {
-	d := Backoff(c.baseDelay, c.maxDelay, attempt, rand.Float64())
+	return Sleep(ctx, Backoff(c.baseDelay, c.maxDelay, attempt, rand.Float64())) == nil
+}
+
+// Sleep waits d, or until ctx is done (then it returns ctx's error). It is the wait that goes
+// with Backoff, for this client's retries and the other retry loops of both stages.
+func Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-		return false
+		return ctx.Err()
 	case <-t.C:
-		return true
+		return nil
 	}
 }
 

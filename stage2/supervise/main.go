@@ -94,8 +94,8 @@ func Main(o MainOptions) {
 	sup.Run(cmd)
 }
 
-// failedStep names the step an Execute error comes from: a StepName method, else the
-// "step <name>: ..." prefix RunGraph puts on the first failure, else "steps".
+// failedStep names the step an Execute error comes from: a StepName method (graph.StepError
+// has one), else a "step <name>: ..." prefix, else "steps".
 func failedStep(err error) string {
 	var sn stepNamer
 	if errors.As(err, &sn) {

@@ -105,7 +105,7 @@ func (s *Supervisor) startServices() error {
 		sv := &service{name: ps.Name, optional: ps.Optional, cmd: stage2.Cmd{
 			Path: argv[0], Args: argv, Env: os.Environ(), Dir: "/", Setsid: true}}
 		s.mu.Lock()
-		pid, exited, err := StartCmd(s.cfg.Reaper, sv.cmd)
+		pid, exited, err := stage2.StartReaped(s.cfg.Reaper, sv.cmd)
 		if err == nil {
 			sv.pid = pid
 			s.services = append(s.services, sv)
@@ -132,8 +132,13 @@ func (s *Supervisor) keepRunning(sv *service, exited <-chan reaper.Status, start
 		if exited != nil {
 			select {
 			case st := <-exited:
+				if s.isStopping() { // stopped by the shutdown, not crashed
+					console.Infof("service %s stopped: %s", sv.name, st)
+					return
+				}
 				why = "exited: " + st.String()
 			case <-s.stopc:
+				s.reportExit("service "+sv.name+" stopped", exited)
 				return
 			}
 		} else {
@@ -152,7 +157,7 @@ func (s *Supervisor) keepRunning(sv *service, exited <-chan reaper.Status, start
 			s.mu.Unlock()
 			return
 		}
-		pid, c, err := StartCmd(s.cfg.Reaper, sv.cmd)
+		pid, c, err := stage2.StartReaped(s.cfg.Reaper, sv.cmd)
 		if err == nil {
 			sv.set(pid)
 		}
@@ -165,6 +170,12 @@ func (s *Supervisor) keepRunning(sv *service, exited <-chan reaper.Status, start
 		}
 		console.Infof("service %s restarted with pid %d", sv.name, pid)
 	}
+}
+
+func (s *Supervisor) isStopping() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopping
 }
 
 // initService prepares a known service and returns its command.
@@ -329,7 +340,7 @@ func (s *Supervisor) initSSH() error {
 }
 
 func (s *Supervisor) runKeygen(typ, file string) error {
-	_, c, err := StartCmd(s.cfg.Reaper, stage2.Cmd{Path: sshKeygen,
+	_, c, err := stage2.StartReaped(s.cfg.Reaper, stage2.Cmd{Path: sshKeygen,
 		Args: []string{sshKeygen, "-q", "-t", typ, "-f", file, "-N", ""}, Env: os.Environ(), Dir: "/"})
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -80,8 +81,10 @@ func (s *Supervisor) groups() (mainPid int, svc []int) {
 	return s.mainPid, svc
 }
 
-// signalAll sends sig to the main process group, then the services, then (when allowed)
-// every other user process. It returns how many processes or groups were signalled.
+// signalAll sends sig once to the main process group, then to the services' groups, then
+// (when allowed) to every other user process. A process is signalled once: a workload that
+// traps SIGTERM must not run its handler two or three times. It returns how many processes
+// or groups were signalled.
 func (s *Supervisor) signalAll(sig syscall.Signal) int {
 	n := 0
 	kill := func(pid int) {
@@ -90,13 +93,16 @@ func (s *Supervisor) signalAll(sig syscall.Signal) int {
 		}
 	}
 	mainPid, svc := s.groups()
-	if mainPid > 0 {
-		kill(-mainPid)
-		kill(mainPid) // in case it left its group
-	}
-	for _, pid := range svc {
+	groups := map[int]bool{}
+	for _, pid := range append([]int{mainPid}, svc...) {
+		if pid <= 0 {
+			continue
+		}
+		groups[pid] = true
 		kill(-pid)
-		kill(pid)
+		if pg, err := unix.Getpgid(pid); err == nil && pg != pid {
+			kill(pid) // it left its group
+		}
 	}
 	if *s.cfg.KillOthers {
 		procs, err := userProcesses(s.cfg.ProcRoot, s.self)
@@ -104,8 +110,8 @@ func (s *Supervisor) signalAll(sig syscall.Signal) int {
 			console.Warnf("shutdown: %v", err)
 		}
 		for _, p := range procs {
-			if p.State == 'Z' {
-				continue
+			if p.State == 'Z' || groups[p.PGrp] {
+				continue // a zombie, or already signalled through its group
 			}
 			kill(p.Pid)
 		}
@@ -113,9 +119,53 @@ func (s *Supervisor) signalAll(sig syscall.Signal) int {
 	return n
 }
 
+// remaining describes the processes still present, for the grace-expiry warning:
+// "123 (sleep, S), 124 (sh, Z)". Empty when they cannot be listed.
+func (s *Supervisor) remaining() string {
+	procs, err := userProcesses(s.cfg.ProcRoot, s.self)
+	if err != nil || len(procs) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for i, p := range procs {
+		if i == 8 {
+			fmt.Fprintf(&b, ", ... (%d in all)", len(procs))
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%d (%s, %c)", p.Pid, p.Comm, p.State)
+	}
+	return b.String()
+}
+
+// reportWait bounds the wait for the exit reports of processes already reaped.
+const reportWait = 500 * time.Millisecond
+
+// flushReports lets the pending exit reports (reportExit) reach the console, for at most
+// reportWait: every process has been reaped (or given up on) when it is called.
+func (s *Supervisor) flushReports() {
+	s.mu.Lock()
+	pending := s.reports
+	s.mu.Unlock()
+	deadline := time.NewTimer(reportWait)
+	defer deadline.Stop()
+wait:
+	for _, done := range pending {
+		select {
+		case <-done:
+		case <-deadline.C:
+			break wait
+		}
+	}
+	s.reportsOnce.Do(func() { close(s.reportsDone) })
+}
+
 // terminate: SIGTERM, grace period, SIGKILL, reap all.
 func (s *Supervisor) terminate() {
 	s.beginStop()
+	defer s.flushReports()
 	r := s.cfg.Reaper
 	phase("SIGTERM to all processes", func() { s.signalAll(unix.SIGTERM) })
 	graceful := false
@@ -126,7 +176,13 @@ func (s *Supervisor) terminate() {
 			graceful = true
 			console.Infof("all processes exited during the grace period")
 		} else {
-			console.Warnf("grace period of %v expired, sending SIGKILL to all processes", s.grace)
+			left := ""
+			if *s.cfg.KillOthers {
+				if r := s.remaining(); r != "" {
+					left = "; still running: " + r
+				}
+			}
+			console.Warnf("grace period of %v expired, sending SIGKILL to all processes%s", s.grace, left)
 		}
 	})
 	if graceful {

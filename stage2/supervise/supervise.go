@@ -77,6 +77,10 @@ type Supervisor struct {
 	monOnce   sync.Once
 	stopOnce  sync.Once
 	stopc     chan struct{} // closed when shutdown begins: monitors and restart loops end
+
+	reports     []chan struct{} // closed by each reportExit goroutine when it ends (mu)
+	reportsDone chan struct{}   // closed when terminate stops waiting for them
+	reportsOnce sync.Once
 }
 
 // New returns a supervisor for cfg.
@@ -125,7 +129,8 @@ func New(cfg Config) *Supervisor {
 		grace = DefaultGrace
 	}
 	return &Supervisor{cfg: cfg, grace: grace, self: os.Getpid(),
-		trigger: make(chan string, 16), triggered: make(chan struct{}), stopc: make(chan struct{})}
+		trigger: make(chan string, 16), triggered: make(chan struct{}), stopc: make(chan struct{}),
+		reportsDone: make(chan struct{})}
 }
 
 // Trigger asks for a shutdown with a reason (safe from any goroutine, never blocks).
@@ -181,7 +186,7 @@ func (s *Supervisor) Run(main stage2.Cmd) (reason string) {
 		return "service failed: " + err.Error()
 	}
 
-	pid, exited, err := StartCmd(s.cfg.Reaper, main)
+	pid, exited, err := stage2.StartReaped(s.cfg.Reaper, main)
 	if err != nil {
 		console.Errorf("execve failed: %s", errnoText(err))
 		s.FailAndPowerOff(console.Failure{Stage: "stage2", Step: "command",
@@ -195,27 +200,50 @@ func (s *Supervisor) Run(main stage2.Cmd) (reason string) {
 	console.Infof("boot completed in %dms", console.Since().Milliseconds())
 
 	s.StartMonitors()
-	reason = s.wait(pid, exited)
+	reason, done := s.wait(pid, exited)
+	if !done {
+		// The shutdown stops it: its status is still logged when it is reaped.
+		s.reportExit("main process exited", exited)
+	}
 	s.Shutdown(reason)
 	return reason
 }
 
-// wait forwards signals until something asks for the shutdown and returns why.
-func (s *Supervisor) wait(pid int, exited <-chan reaper.Status) string {
+// wait forwards signals until something asks for the shutdown and returns why, and whether
+// the main process has exited (and its status been logged).
+func (s *Supervisor) wait(pid int, exited <-chan reaper.Status) (string, bool) {
 	s.forward(pid)
 	for {
 		select {
 		case st := <-exited:
 			console.Infof("main process exited: %s", st)
-			return "main process exited: " + st.String()
+			return "main process exited: " + st.String(), true
 		case <-s.cfg.Signals.ShutdownRequested():
-			return "received " + signalName(s.cfg.Signals.ShutdownSignal())
+			return "received " + signalName(s.cfg.Signals.ShutdownSignal()), false
 		case <-s.cfg.Signals.Forwardable():
 			s.forward(pid)
 		case r := <-s.trigger:
-			return r
+			return r, false
 		}
 	}
+}
+
+// reportExit logs "<what>: <status>" once the process behind exited is reaped during the
+// shutdown. terminate waits (briefly) for these reports after reaping everything, so they
+// come before "powering off".
+func (s *Supervisor) reportExit(what string, exited <-chan reaper.Status) {
+	done := make(chan struct{})
+	s.mu.Lock()
+	s.reports = append(s.reports, done)
+	s.mu.Unlock()
+	go func() {
+		defer close(done)
+		select {
+		case st := <-exited:
+			console.Infof("%s: %s", what, st)
+		case <-s.reportsDone:
+		}
+	}()
 }
 
 func (s *Supervisor) forward(pid int) {

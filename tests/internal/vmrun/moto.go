@@ -30,6 +30,21 @@ type AWSSetup struct {
 	Parameters []Parameter `toml:"parameter"`
 	Secrets    []Secret    `toml:"secret"`
 	Volumes    []Volume    `toml:"volume"`
+	// Instances: EC2 instances (RunInstances). The id of the first is served by the mock
+	// IMDS as meta-data/instance-id (moto's AttachVolume needs an instance it knows).
+	Instances []Instance `toml:"instance"`
+}
+
+// Instance is an EC2 instance in moto.
+type Instance struct {
+	AZ string `toml:"az"` // default us-east-1a; the mock IMDS serves the first one's AZ
+}
+
+// Seeded is what Seed created: ids in aws-setup.toml order.
+type Seeded struct {
+	VolumeIDs   []string
+	InstanceIDs []string
+	InstanceAZs []string
 }
 
 // Bucket is an S3 bucket and its objects.
@@ -64,6 +79,9 @@ type Volume struct {
 	Size int32             `toml:"size"` // GiB, default 1
 	AZ   string            `toml:"az"`   // default us-east-1a
 	Tags map[string]string `toml:"tags"`
+	// Attach: attach the volume to instance 0 under this device name (e.g. "/dev/sdf") while
+	// seeding, as a block device mapping would.
+	Attach string `toml:"attach"`
 }
 
 // Moto is a running moto_server.
@@ -169,8 +187,8 @@ func LoadAWSSetup(p string) (*AWSSetup, error) {
 }
 
 // Seed creates everything in setup; dir resolves Object.File. It returns the ids of the
-// created volumes in order.
-func (m *Moto) Seed(ctx context.Context, setup *AWSSetup, dir string) ([]string, error) {
+// created volumes and instances in order.
+func (m *Moto) Seed(ctx context.Context, setup *AWSSetup, dir string) (*Seeded, error) {
 	cfg := m.awsConfig()
 	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
 	for _, b := range setup.Buckets {
@@ -212,32 +230,89 @@ func (m *Moto) Seed(ctx context.Context, setup *AWSSetup, dir string) ([]string,
 			return nil, fmt.Errorf("seed: create secret %s: %w", s.Name, err)
 		}
 	}
-	var ids []string
-	if len(setup.Volumes) > 0 {
-		ec2c := ec2.NewFromConfig(cfg)
-		for i, v := range setup.Volumes {
-			if v.Size == 0 {
-				v.Size = 1
+	res := &Seeded{}
+	if len(setup.Volumes) == 0 && len(setup.Instances) == 0 {
+		return res, nil
+	}
+	ec2c := ec2.NewFromConfig(cfg)
+	for i, in := range setup.Instances {
+		az := in.AZ
+		if az == "" {
+			az = "us-east-1a"
+		}
+		out, err := ec2c.RunInstances(ctx, &ec2.RunInstancesInput{
+			ImageId: aws.String("ami-0123456789abcdef0"), InstanceType: ec2types.InstanceTypeT3Micro,
+			MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+			Placement: &ec2types.Placement{AvailabilityZone: aws.String(az)},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("seed: run instance %d: %w", i, err)
+		}
+		if len(out.Instances) != 1 {
+			return nil, fmt.Errorf("seed: run instance %d: moto returned %d instances", i, len(out.Instances))
+		}
+		res.InstanceIDs = append(res.InstanceIDs, aws.ToString(out.Instances[0].InstanceId))
+		res.InstanceAZs = append(res.InstanceAZs, az)
+	}
+	for i, v := range setup.Volumes {
+		if v.Size == 0 {
+			v.Size = 1
+		}
+		if v.AZ == "" {
+			v.AZ = "us-east-1a"
+		}
+		in := &ec2.CreateVolumeInput{AvailabilityZone: aws.String(v.AZ), Size: aws.Int32(v.Size)}
+		if len(v.Tags) > 0 {
+			spec := ec2types.TagSpecification{ResourceType: ec2types.ResourceTypeVolume}
+			for k, val := range v.Tags {
+				spec.Tags = append(spec.Tags, ec2types.Tag{Key: aws.String(k), Value: aws.String(val)})
 			}
-			if v.AZ == "" {
-				v.AZ = "us-east-1a"
+			in.TagSpecifications = []ec2types.TagSpecification{spec}
+		}
+		out, err := ec2c.CreateVolume(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("seed: create volume %d: %w", i, err)
+		}
+		id := aws.ToString(out.VolumeId)
+		res.VolumeIDs = append(res.VolumeIDs, id)
+		if v.Attach != "" {
+			if len(res.InstanceIDs) == 0 {
+				return nil, fmt.Errorf("seed: volume %d: attach = %q needs an [[instance]]", i, v.Attach)
 			}
-			in := &ec2.CreateVolumeInput{AvailabilityZone: aws.String(v.AZ), Size: aws.Int32(v.Size)}
-			if len(v.Tags) > 0 {
-				spec := ec2types.TagSpecification{ResourceType: ec2types.ResourceTypeVolume}
-				for k, val := range v.Tags {
-					spec.Tags = append(spec.Tags, ec2types.Tag{Key: aws.String(k), Value: aws.String(val)})
-				}
-				in.TagSpecifications = []ec2types.TagSpecification{spec}
+			if _, err := ec2c.AttachVolume(ctx, &ec2.AttachVolumeInput{Device: aws.String(v.Attach),
+				InstanceId: aws.String(res.InstanceIDs[0]), VolumeId: aws.String(id)}); err != nil {
+				return nil, fmt.Errorf("seed: attach volume %d (%s) as %s: %w", i, id, v.Attach, err)
 			}
-			out, err := ec2c.CreateVolume(ctx, in)
-			if err != nil {
-				return nil, fmt.Errorf("seed: create volume %d: %w", i, err)
-			}
-			ids = append(ids, aws.ToString(out.VolumeId))
 		}
 	}
-	return ids, nil
+	return res, nil
+}
+
+// WaitAttached polls moto every 200 ms until volume id shows an attachment (any state), and
+// returns its instance and device. It gives up when ctx ends.
+func (m *Moto) WaitAttached(ctx context.Context, id string) (instance, device string, err error) {
+	c := ec2.NewFromConfig(m.awsConfig(), func(o *ec2.Options) { o.HTTPClient = &http.Client{Timeout: 5 * time.Second} })
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		out, err := c.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{id}})
+		if err == nil {
+			for _, v := range out.Volumes {
+				if len(v.Attachments) > 0 {
+					a := v.Attachments[0]
+					return aws.ToString(a.InstanceId), aws.ToString(a.Device), nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if err != nil {
+				return "", "", fmt.Errorf("volume %s not attached (last: %w): %w", id, err, ctx.Err())
+			}
+			return "", "", fmt.Errorf("volume %s not attached: %w", id, ctx.Err())
+		case <-tick.C:
+		}
+	}
 }
 
 // VolumeSerial turns a volume id into the NVMe serial EBS reports ("vol-0ab" → "vol0ab").

@@ -129,7 +129,7 @@ func (e *Env) Run(ctx context.Context, sc *Scenario, opt Options) (*Result, erro
 
 	// AWS first: disk serials may come from moto volume ids.
 	var moto *Moto
-	var volumeIDs []string
+	seeded := &Seeded{}
 	if c.AWS {
 		moto, err = StartMoto(ctx, filepath.Join(e.LogDir, sc.Name+".moto.log"))
 		if err != nil {
@@ -141,7 +141,7 @@ func (e *Env) Run(ctx context.Context, sc *Scenario, opt Options) (*Result, erro
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", sc.Name, err)
 			}
-			if volumeIDs, err = moto.Seed(ctx, setup, sc.Dir); err != nil {
+			if seeded, err = moto.Seed(ctx, setup, sc.Dir); err != nil {
 				return nil, fmt.Errorf("%s: %w", sc.Name, err)
 			}
 		}
@@ -162,7 +162,7 @@ func (e *Env) Run(ctx context.Context, sc *Scenario, opt Options) (*Result, erro
 	}
 
 	// Disks.
-	disks, err := makeDisks(work, c.Disks, volumeIDs)
+	disks, err := makeDisks(work, c.Disks, seeded.VolumeIDs)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", sc.Name, err)
 	}
@@ -181,7 +181,7 @@ func (e *Env) Run(ctx context.Context, sc *Scenario, opt Options) (*Result, erro
 		logPath := filepath.Join(e.LogDir, logName)
 		res.Logs = append(res.Logs, logPath)
 		start := time.Now()
-		console, problems, err := e.boot(ctx, sc, boot, bootSetup{work: work, initrd: initrd, disks: disks, moto: moto, logPath: logPath, live: opt.Live})
+		console, problems, err := e.boot(ctx, sc, boot, bootSetup{work: work, initrd: initrd, disks: disks, moto: moto, seeded: seeded, logPath: logPath, live: opt.Live})
 		res.Boots = append(res.Boots, time.Since(start))
 		if err != nil {
 			return nil, fmt.Errorf("%s boot %d: %w", sc.Name, boot, err)
@@ -193,7 +193,7 @@ func (e *Env) Run(ctx context.Context, sc *Scenario, opt Options) (*Result, erro
 		for _, p := range problems {
 			res.fail("%s%s", prefix, p)
 		}
-		for _, p := range Verdict(console, sc.Expect[boot-1], sc.Reject) {
+		for _, p := range Verdict(console, sc.Expect[boot-1], sc.RejectFor(boot)) {
 			res.fail("%s%s", prefix, p)
 		}
 		if !res.Passed() {
@@ -220,9 +220,10 @@ func (e *Env) Run(ctx context.Context, sc *Scenario, opt Options) (*Result, erro
 }
 
 type disk struct {
-	spec   Disk
-	path   string
-	serial string
+	spec     Disk
+	path     string
+	serial   string
+	volumeID string // serial_from_volume's volume id, or ""
 }
 
 func parseSize(s string) (int64, error) {
@@ -259,13 +260,14 @@ func makeDisks(work string, specs []Disk, volumeIDs []string) ([]disk, error) {
 		if err != nil {
 			return nil, fmt.Errorf("disk %d: %w", i, err)
 		}
-		serial := d.Serial
+		serial, volumeID := d.Serial, ""
 		if d.SerialFromVolume != nil {
 			v := *d.SerialFromVolume
 			if v < 0 || v >= len(volumeIDs) {
 				return nil, fmt.Errorf("disk %d: serial_from_volume = %d but aws-setup.toml has %d volumes", i, v, len(volumeIDs))
 			}
-			serial = VolumeSerial(volumeIDs[v])
+			volumeID = volumeIDs[v]
+			serial = VolumeSerial(volumeID)
 		}
 		if serial == "" {
 			serial = fmt.Sprintf("bootplan-disk%d", i)
@@ -280,7 +282,7 @@ func makeDisks(work string, specs []Disk, volumeIDs []string) ([]disk, error) {
 				return nil, fmt.Errorf("disk %d: mkfs.%s: %w: %s", i, d.Format, err, out)
 			}
 		}
-		out = append(out, disk{spec: d, path: p, serial: serial})
+		out = append(out, disk{spec: d, path: p, serial: serial, volumeID: volumeID})
 	}
 	return out, nil
 }
@@ -310,6 +312,7 @@ type bootSetup struct {
 	work, initrd, logPath string
 	disks                 []disk
 	moto                  *Moto
+	seeded                *Seeded // ids moto gave the aws-setup.toml resources
 	live                  io.Writer
 }
 
@@ -393,7 +396,12 @@ func (e *Env) boot(ctx context.Context, sc *Scenario, bootN int, bs bootSetup) (
 	for i := range macs {
 		macs[i] = macFor(i)
 	}
+	var instanceID, az string
+	if bs.seeded != nil && len(bs.seeded.InstanceIDs) > 0 {
+		instanceID, az = bs.seeded.InstanceIDs[0], bs.seeded.InstanceAZs[0]
+	}
 	imds, err := imdsmock.New(imdsmock.Config{
+		InstanceID: instanceID, AZ: az,
 		UserData: sc.UserData, GzipUserData: c.GzipUserData, MACs: macs,
 		NoPublicKey: c.IMDS.NoPublicKey, NoRole: c.IMDS.NoRole,
 		SpotDelay: c.SpotDelay.Duration, SpotAction: c.IMDS.SpotAction, Extra: c.IMDS.Metadata,
@@ -513,6 +521,28 @@ func (e *Env) boot(ctx context.Context, sc *Scenario, bootN int, bs bootSetup) (
 			}
 		}(actions[i])
 	}
+	// on_attach hotplugs: poll moto until the disk's volume is attached, then fire.
+	attachCh := make(chan int, len(actions))
+	for i, a := range actions {
+		if !a.OnAttach {
+			continue
+		}
+		dk := bs.disks[a.Disk]
+		actionsWG.Add(1)
+		go func() {
+			defer actionsWG.Done()
+			iid, dev, err := bs.moto.WaitAttached(bctx, dk.volumeID)
+			if err != nil {
+				if bctx.Err() == nil {
+					addProblem(fmt.Sprintf("on_attach: %v", err))
+				}
+				return
+			}
+			fmt.Fprintf(logf, "# harness: moto shows %s attached to %s as %s after %s: hot-plugging disk %d\n",
+				dk.volumeID, iid, dev, time.Since(start).Round(100*time.Millisecond), a.Disk)
+			attachCh <- i
+		}()
+	}
 	watchDone := make(chan struct{})
 	go func() {
 		defer close(watchDone)
@@ -525,7 +555,7 @@ func (e *Env) boot(ctx context.Context, sc *Scenario, bootN int, bs bootSetup) (
 					return
 				}
 				for i, a := range actions {
-					if a.On != "" && strings.Contains(line, a.On) {
+					if a.On != "" && !a.OnAttach && strings.Contains(line, a.On) {
 						fire(i)
 					}
 				}
@@ -540,6 +570,8 @@ func (e *Env) boot(ctx context.Context, sc *Scenario, bootN int, bs bootSetup) (
 						return
 					}
 				}
+			case i := <-attachCh:
+				fire(i)
 			case <-tick.C:
 				for i, a := range actions {
 					if a.On == "" && a.After.Duration > 0 && time.Since(start) >= a.After.Duration {

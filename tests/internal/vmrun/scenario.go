@@ -62,8 +62,11 @@ type Action struct {
 	Do    string   `toml:"do"`    // "powerdown" or "hotplug"
 	After Duration `toml:"after"` // after this long since QEMU started …
 	On    string   `toml:"on"`    // … or once this console substring appears
-	Disk  int      `toml:"disk"`  // hotplug: index into disks
-	Boot  int      `toml:"boot"`  // only in this boot (1-based); 0 = every boot
+	// OnAttach: hotplug once moto shows the disk's volume (serial_from_volume) attached, as
+	// EC2 does after AttachVolume. The runner polls moto every 200 ms during the boot.
+	OnAttach bool `toml:"on_attach"`
+	Disk     int  `toml:"disk"` // hotplug: index into disks
+	Boot     int  `toml:"boot"` // only in this boot (1-based); 0 = every boot
 }
 
 // Config is scenario.toml.
@@ -102,7 +105,17 @@ type Scenario struct {
 	Overlay  string     // overlay/ dir or ""
 	AWSSetup string     // aws-setup.toml path or ""
 	Expect   [][]string // per boot (index 0 = boot 1)
-	Reject   []string
+	Reject   []string   // every boot
+	// BootReject: per boot (index 0 = boot 1), from bootN.reject, in addition to Reject.
+	BootReject [][]string
+}
+
+// RejectFor returns the reject lines of boot n (1-based): reject plus bootN.reject.
+func (s *Scenario) RejectFor(n int) []string {
+	if n < 1 || n > len(s.BootReject) || len(s.BootReject[n-1]) == 0 {
+		return s.Reject
+	}
+	return append(append([]string(nil), s.Reject...), s.BootReject[n-1]...)
 }
 
 // NeedsQMP reports whether the scenario drives QEMU through QMP.
@@ -157,6 +170,10 @@ func Load(dir string) (*Scenario, error) {
 		}
 	}
 	c := &s.Config
+	if p := filepath.Join(abs, "aws-setup.toml"); exists(p) { // before the disk checks
+		s.AWSSetup = p
+		c.AWS = true
+	}
 	if c.Timeout.Duration == 0 {
 		c.Timeout.Duration = 60 * time.Second
 	}
@@ -183,8 +200,11 @@ func Load(dir string) (*Scenario, error) {
 		default:
 			return nil, wrap(fmt.Errorf("action %d: unknown do = %q (want powerdown or hotplug)", i, a.Do))
 		}
-		if a.After.Duration == 0 && a.On == "" {
-			return nil, wrap(fmt.Errorf("action %d: needs after or on", i))
+		if a.OnAttach && (a.Do != "hotplug" || c.Disks[a.Disk].SerialFromVolume == nil) {
+			return nil, wrap(fmt.Errorf("action %d: on_attach needs do = \"hotplug\" and a disk with serial_from_volume", i))
+		}
+		if a.After.Duration == 0 && a.On == "" && !a.OnAttach {
+			return nil, wrap(fmt.Errorf("action %d: needs after, on or on_attach", i))
 		}
 	}
 	for i, d := range c.Disks {
@@ -216,10 +236,6 @@ func Load(dir string) (*Scenario, error) {
 	if p := filepath.Join(abs, "overlay"); exists(p) {
 		s.Overlay = p
 	}
-	if p := filepath.Join(abs, "aws-setup.toml"); exists(p) {
-		s.AWSSetup = p
-		c.AWS = true
-	}
 	for b := 1; b <= c.Boots; b++ {
 		names := []string{fmt.Sprintf("boot%d.expect", b)}
 		if b == 1 {
@@ -234,6 +250,11 @@ func Load(dir string) (*Scenario, error) {
 			lines = append(lines, l...)
 		}
 		s.Expect = append(s.Expect, lines)
+		rej, err := readLines(filepath.Join(abs, fmt.Sprintf("boot%d.reject", b)))
+		if err != nil {
+			return nil, wrap(err)
+		}
+		s.BootReject = append(s.BootReject, rej)
 	}
 	rej, err := readLines(filepath.Join(abs, "reject"))
 	if err != nil {

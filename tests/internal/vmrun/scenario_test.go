@@ -89,7 +89,23 @@ func TestLoad(t *testing.T) {
 		{"unknown key", map[string]string{"scenario.toml": "nic = 2\n"}, nil, "unknown keys"},
 		{"bad duration", map[string]string{"scenario.toml": "timeout = \"soon\"\n"}, nil, "duration"},
 		{"hotplug without disk", map[string]string{"scenario.toml": "[[action]]\ndo = \"hotplug\"\nafter = \"1s\"\n"}, nil, "hotplug needs disk"},
-		{"action without trigger", map[string]string{"scenario.toml": "[[action]]\ndo = \"powerdown\"\n"}, nil, "needs after or on"},
+		{"action without trigger", map[string]string{"scenario.toml": "[[action]]\ndo = \"powerdown\"\n"}, nil, "needs after, on or on_attach"},
+		{"per-boot reject", map[string]string{"scenario.toml": "boots = 2\n", "reject": "FAIL \n", "boot2.reject": "made ext4\n"},
+			func(t *testing.T, s *Scenario) {
+				if got := s.RejectFor(1); !reflect.DeepEqual(got, append([]string{"FAIL "}, AlwaysReject...)) {
+					t.Errorf("boot 1 reject %v", got)
+				}
+				if got := s.RejectFor(2); got[len(got)-1] != "made ext4" || got[0] != "FAIL " {
+					t.Errorf("boot 2 reject %v", got)
+				}
+			}, ""},
+		{"on_attach", map[string]string{"scenario.toml": "aws = true\n[[disks]]\nsize = \"1M\"\nserial_from_volume = 0\nhotplug = true\n[[action]]\ndo = \"hotplug\"\ndisk = 0\non_attach = true\n"},
+			func(t *testing.T, s *Scenario) {
+				if !s.Config.Actions[0].OnAttach || !s.Config.Q35 {
+					t.Errorf("config %+v", s.Config)
+				}
+			}, ""},
+		{"on_attach without volume", map[string]string{"scenario.toml": "[[disks]]\nsize = \"1M\"\nhotplug = true\n[[action]]\ndo = \"hotplug\"\ndisk = 0\non_attach = true\n"}, nil, "on_attach needs"},
 		{"disk without size", map[string]string{"scenario.toml": "[[disks]]\nserial = \"x\"\n"}, nil, "size is required"},
 	}
 	for _, tc := range tests {
