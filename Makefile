@@ -16,8 +16,8 @@ build:
 	@ls -l bin/init bin/bootplan | awk '{printf "size %-14s %6.2f MB\n", $$9, $$5/1048576}'
 	@test $$(stat -c %s bin/init) -lt 8388608 || { echo "bin/init is over 8 MB"; exit 1; }
 
-## test: unit + replay tests, fuzz smoke, then the VM scenarios
-test: build unit fuzz vm-test
+## test: lint, unit + replay tests, fuzz smoke, then the VM scenarios
+test: lint build unit fuzz vm-test
 
 ## unit: go test over every package (replay tests need moto_server: see README)
 unit:

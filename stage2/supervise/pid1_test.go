@@ -295,6 +295,23 @@ func TestPID1GraceThenSIGKILL(t *testing.T) {
 	}
 }
 
+// A workload that traps SIGTERM runs its trap once, and its exit during the shutdown is
+// logged before power-off. (Here the duplicate SIGTERMs the old signalAll sent coalesce,
+// the process scan being fast; the VM scenario power-button-graceful, where the scan takes
+// ~100 ms under TCG, is what showed the trap running twice.)
+func TestPID1SIGTERMOnceAndExitLogged(t *testing.T) {
+	script := `trap 'echo TRAP-RAN; sleep 0.5; exit 0' TERM; sleep 30 & s=$!; sleep 0.3; kill -TERM 1; wait $s; sleep 5`
+	out := runPID1(t, "supervise", helperConfig{Main: []string{"/bin/sh", "-c", script}, GraceMS: 3000}, 30*time.Second)
+	mustContain(t, out, "shutting down: received SIGTERM", "TRAP-RAN", "main process exited: exited 0",
+		"all processes exited during the grace period", "POWEROFF reboot=false zombies=0")
+	if n := strings.Count(out, "TRAP-RAN"); n != 1 {
+		t.Errorf("the SIGTERM trap ran %d times, want 1", n)
+	}
+	if strings.Index(out, "main process exited") > strings.Index(out, "powering off") {
+		t.Error("the main process's exit is logged after powering off")
+	}
+}
+
 func TestPID1ForwardsSignals(t *testing.T) {
 	script := `trap 'echo GOT-USR1; exit 7' USR1; trap 'echo GOT-HUP' HUP; kill -HUP 1; sleep 0.3; kill -USR1 1; i=0; while [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done`
 	out := runPID1(t, "supervise", helperConfig{Main: []string{"/bin/sh", "-c", script}, GraceMS: 2000}, 30*time.Second)

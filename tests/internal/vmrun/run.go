@@ -161,6 +161,13 @@ func (e *Env) Run(ctx context.Context, sc *Scenario, opt Options) (*Result, erro
 		return nil, fmt.Errorf("%s: %w", sc.Name, err)
 	}
 
+	rootDisk := ""
+	if c.RootDisk != nil {
+		if rootDisk, err = buildRootDisk(work, *c.RootDisk, base, ov); err != nil {
+			return nil, fmt.Errorf("%s: %w", sc.Name, err)
+		}
+	}
+
 	// Disks.
 	disks, err := makeDisks(work, c.Disks, seeded.VolumeIDs)
 	if err != nil {
@@ -181,7 +188,7 @@ func (e *Env) Run(ctx context.Context, sc *Scenario, opt Options) (*Result, erro
 		logPath := filepath.Join(e.LogDir, logName)
 		res.Logs = append(res.Logs, logPath)
 		start := time.Now()
-		console, problems, err := e.boot(ctx, sc, boot, bootSetup{work: work, initrd: initrd, disks: disks, moto: moto, seeded: seeded, logPath: logPath, live: opt.Live})
+		console, problems, err := e.boot(ctx, sc, boot, bootSetup{work: work, initrd: initrd, rootDisk: rootDisk, disks: disks, moto: moto, seeded: seeded, logPath: logPath, live: opt.Live})
 		res.Boots = append(res.Boots, time.Since(start))
 		if err != nil {
 			return nil, fmt.Errorf("%s boot %d: %w", sc.Name, boot, err)
@@ -310,6 +317,7 @@ func tail(s string, n int) string {
 
 type bootSetup struct {
 	work, initrd, logPath string
+	rootDisk              string // root_disk image, or "" to boot the initramfs
 	disks                 []disk
 	moto                  *Moto
 	seeded                *Seeded // ids moto gave the aws-setup.toml resources
@@ -324,6 +332,9 @@ func (e *Env) qemuArgs(sc *Scenario, bs bootSetup, imdsPort int, qmpSock string)
 		init = c.Init
 	}
 	appendLine := []string{"rdinit=" + init, defaultAppend, "AWS_EC2_METADATA_SERVICE_ENDPOINT=" + IMDSEndpoint}
+	if bs.rootDisk != "" {
+		appendLine[0] = RootKernelArgs + " init=" + init
+	}
 	if bs.moto != nil {
 		appendLine = append(appendLine, "AWS_ENDPOINT_URL="+AWSEndpoint)
 	}
@@ -331,8 +342,14 @@ func (e *Env) qemuArgs(sc *Scenario, bs bootSetup, imdsPort int, qmpSock string)
 	args := []string{
 		"-accel", "tcg", "-cpu", "max", "-m", strconv.Itoa(c.Memory),
 		"-nographic", "-nodefaults", "-serial", "stdio", "-monitor", "none", "-no-reboot",
-		"-kernel", e.Assets.Vmlinuz, "-initrd", bs.initrd,
+		"-kernel", e.Assets.Vmlinuz,
 		"-append", strings.Join(appendLine, " "),
+	}
+	if bs.rootDisk == "" {
+		args = append(args, "-initrd", bs.initrd)
+	} else { // first NVMe controller: nvme0n1
+		args = append(args, "-drive", "file="+bs.rootDisk+",if=none,id=root,format=raw",
+			"-device", "nvme,serial=bootplan-root,drive=root")
 	}
 	if c.Q35 || qmpSock != "" {
 		args = append(args, "-M", "q35")

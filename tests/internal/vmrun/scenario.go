@@ -91,8 +91,11 @@ type Config struct {
 	PowerdownAfter Duration `toml:"powerdown_after"`
 	PowerdownOn    string   `toml:"powerdown_on"`
 	Disks          []Disk   `toml:"disks"`
-	Actions        []Action `toml:"action"`
-	IMDS           IMDS     `toml:"imds"`
+	// RootDisk: boot from an ext4 root on NVMe (nvme0n1p2, GPT) made of the image instead
+	// of the initramfs; the disk may be larger than the image (root volume growth).
+	RootDisk *RootDisk `toml:"root_disk"`
+	Actions  []Action  `toml:"action"`
+	IMDS     IMDS      `toml:"imds"`
 }
 
 // Scenario is a loaded scenario folder.

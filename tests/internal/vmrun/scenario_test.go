@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bootplan/bootplan/internal/gpt"
 )
 
 func TestVerdict(t *testing.T) {
@@ -189,5 +191,29 @@ func TestQemuArgs(t *testing.T) {
 	}
 	if strings.Contains(args, "q35") {
 		t.Errorf("q35 without QMP: %s", args)
+	}
+}
+
+func TestGPTImage(t *testing.T) {
+	const sectors, p2 = 4096 + 65536 + 2048, 65536
+	disk := make([]byte, sectors*512)
+	for _, w := range gptImage(sectors, p2) {
+		copy(disk[w.off:], w.data)
+	}
+	h, err := gpt.ParseHeader(disk[512:1024])
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := gpt.Parse(disk[512:1024], disk[h.EntriesLBA*512:int(h.EntriesLBA)*512+h.EntriesBytes()], 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents := tb.Entries()
+	if len(ents) != 2 || ents[1].FirstLBA != rootP2First || ents[1].LastLBA != rootP2First+p2-1 {
+		t.Fatalf("entries %+v", ents)
+	}
+	writes, last, err := tb.Grow(ents[1].Index, 4*sectors, 2048)
+	if err != nil || len(writes) == 0 || last <= ents[1].LastLBA {
+		t.Fatalf("grow: %d writes, last %d, %v", len(writes), last, err)
 	}
 }
