@@ -38,7 +38,7 @@ type Config struct {
 	Signals *Signals     // nil: CatchSignals is called by New
 	IMDS    *imds.Client // nil: no spot monitor, no ssh key
 
-	Grace        time.Duration // 0: the plan's ShutdownGrace, else DefaultGrace
+	Grace        time.Duration // 0: the plan's ShutdownGrace (0 allowed), else DefaultGrace
 	SpotInterval time.Duration // 0: DefaultSpotInterval; < 0: no spot monitor
 	PowerButton  bool          // load button+evdev and watch the ACPI power button
 	Reboot       bool          // reboot instead of powering off at the end
@@ -122,10 +122,12 @@ func New(cfg Config) *Supervisor {
 		cfg.Fail = halt.Fail
 	}
 	grace := cfg.Grace
-	if grace == 0 && cfg.Plan != nil && cfg.Plan.Command.ShutdownGrace > 0 {
-		grace = time.Duration(cfg.Plan.Command.ShutdownGrace) * time.Second
-	}
-	if grace <= 0 {
+	switch {
+	case grace > 0:
+	case cfg.Plan != nil:
+		// The plan is explicit: 0 means SIGKILL right after SIGTERM, not "use a default".
+		grace = time.Duration(max(cfg.Plan.Command.ShutdownGrace, 0)) * time.Second
+	default:
 		grace = DefaultGrace
 	}
 	return &Supervisor{cfg: cfg, grace: grace, self: os.Getpid(),

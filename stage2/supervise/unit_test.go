@@ -225,3 +225,22 @@ func TestSignalsQueueAndShutdown(t *testing.T) {
 		t.Fatalf("names %q %q", signalName(sigRTMIN4), signalName(unix.SIGTERM))
 	}
 }
+
+func TestGraceFromPlan(t *testing.T) {
+	withGrace := func(s int) *plan.Plan { return &plan.Plan{Command: plan.Command{ShutdownGrace: s}} }
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want time.Duration
+	}{
+		{"plan 20s", Config{Plan: withGrace(20)}, 20 * time.Second},
+		{"plan 0 means no grace", Config{Plan: withGrace(0)}, 0},
+		{"no plan", Config{}, DefaultGrace},
+		{"explicit config wins", Config{Plan: withGrace(20), Grace: time.Second}, time.Second},
+	} {
+		tc.cfg.Signals = &Signals{}
+		if got := New(tc.cfg).grace; got != tc.want {
+			t.Errorf("%s: grace = %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
