@@ -248,3 +248,20 @@ func TestPlanDeps(t *testing.T) {
 		}
 	}
 }
+
+func TestLookupPasswd(t *testing.T) {
+	text := []byte("root:x:0:0:root:/root:/bin/sh\ncb-chrony:x:980:981::/nonexistent:/sbin/nologin\nbad:x:a:b::/:/x\n")
+	u, err := LookupPasswd(text, "cb-chrony")
+	if err != nil || u.UID != 980 || u.GID != 981 || u.Home != "/nonexistent" {
+		t.Fatalf("got %+v, %v", u, err)
+	}
+	if _, err := LookupPasswd(text, "nobody"); err == nil {
+		t.Fatal("missing user found")
+	}
+	if _, err := LookupPasswd(text, "bad"); err == nil {
+		t.Fatal("malformed entry accepted")
+	}
+	if g, ok := LookupGroup([]byte("cb-chrony:x:981:\n"), "cb-chrony"); !ok || g != 981 {
+		t.Fatalf("group %d %v", g, ok)
+	}
+}

@@ -289,3 +289,42 @@ func parseID(s string) (uint32, error) {
 	}
 	return uint32(v), nil
 }
+
+// PasswdEntry is the part of an /etc/passwd line services need.
+type PasswdEntry struct {
+	Name     string
+	UID, GID uint32
+	Home     string
+}
+
+// LookupPasswd finds a user by name in passwd contents (the same parser as ResolveUser).
+func LookupPasswd(passwd []byte, name string) (PasswdEntry, error) {
+	for _, e := range parseColonFile(passwd) {
+		if e[0] != name || len(e) < 4 {
+			continue
+		}
+		uid, err1 := parseID(e[2])
+		gid, err2 := parseID(e[3])
+		if err1 != nil || err2 != nil {
+			return PasswdEntry{}, fmt.Errorf("malformed /etc/passwd entry for %q", name)
+		}
+		home := ""
+		if len(e) >= 6 {
+			home = e[5]
+		}
+		return PasswdEntry{Name: name, UID: uid, GID: gid, Home: home}, nil
+	}
+	return PasswdEntry{}, fmt.Errorf("user %q not in /etc/passwd", name)
+}
+
+// LookupGroup finds a group's gid by name in group contents.
+func LookupGroup(group []byte, name string) (uint32, bool) {
+	for _, e := range parseColonFile(group) {
+		if e[0] == name {
+			if gid, err := parseID(e[2]); err == nil {
+				return gid, true
+			}
+		}
+	}
+	return 0, false
+}

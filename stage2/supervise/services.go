@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -202,43 +200,6 @@ func (s *Supervisor) initService(ps plan.Service) ([]string, error) {
 	}
 }
 
-// Passwd is one /etc/passwd entry.
-type Passwd struct {
-	Name     string
-	UID, GID int
-	Home     string
-}
-
-// LookupPasswd finds name in passwd text.
-func LookupPasswd(text, name string) (Passwd, error) {
-	for _, l := range strings.Split(text, "\n") {
-		f := strings.Split(l, ":")
-		if len(f) < 7 || f[0] != name {
-			continue
-		}
-		uid, err1 := strconv.Atoi(f[2])
-		gid, err2 := strconv.Atoi(f[3])
-		if err1 != nil || err2 != nil {
-			return Passwd{}, fmt.Errorf("malformed passwd entry for %s", name)
-		}
-		return Passwd{Name: name, UID: uid, GID: gid, Home: f[5]}, nil
-	}
-	return Passwd{}, fmt.Errorf("user %s not in %s", name, passwdPath)
-}
-
-// LookupGroup finds a group's gid in group text.
-func LookupGroup(text, name string) (int, bool) {
-	for _, l := range strings.Split(text, "\n") {
-		f := strings.Split(l, ":")
-		if len(f) >= 3 && f[0] == name {
-			if gid, err := strconv.Atoi(f[2]); err == nil {
-				return gid, true
-			}
-		}
-	}
-	return 0, false
-}
-
 func (s *Supervisor) initChrony() error {
 	console.Infof("initializing chrony")
 	h := s.cfg.Host
@@ -246,13 +207,13 @@ func (s *Supervisor) initChrony() error {
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", passwdPath, err)
 	}
-	u, err := LookupPasswd(string(pw), chronyUser)
+	u, err := plan.LookupPasswd(pw, chronyUser)
 	if err != nil {
 		return err
 	}
 	gid := u.UID
 	if gr, err := h.ReadFile(groupPath); err == nil {
-		if g, ok := LookupGroup(string(gr), chronyUser); ok {
+		if g, ok := plan.LookupGroup(gr, chronyUser); ok {
 			gid = g
 		}
 	}
@@ -260,7 +221,7 @@ func (s *Supervisor) initChrony() error {
 		return fmt.Errorf("creating %s: %w", chronyRunDir, err)
 	}
 	// Only the chrony directory itself: never /.easyto or /.easyto/run.
-	if err := h.Chown(chronyRunDir, u.UID, gid); err != nil {
+	if err := h.Chown(chronyRunDir, int(u.UID), int(gid)); err != nil {
 		return fmt.Errorf("chown %s: %w", chronyRunDir, err)
 	}
 	if err := h.Chmod(chronyRunDir, 0o750); err != nil {
@@ -305,7 +266,7 @@ func (s *Supervisor) initSSH() error {
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", passwdPath, err)
 	}
-	u, err := LookupPasswd(string(pw), login)
+	u, err := plan.LookupPasswd(pw, login)
 	if err != nil {
 		return err
 	}
@@ -315,7 +276,7 @@ func (s *Supervisor) initSSH() error {
 		return fmt.Errorf("creating %s: %w", sshDir, err)
 	}
 	for _, d := range created { // only what we made
-		if err := h.Chown(d, u.UID, u.GID); err != nil {
+		if err := h.Chown(d, int(u.UID), int(u.GID)); err != nil {
 			return fmt.Errorf("chown %s: %w", d, err)
 		}
 	}
@@ -323,7 +284,7 @@ func (s *Supervisor) initSSH() error {
 	if len(key) > 0 && key[len(key)-1] != '\n' {
 		key = append(key, '\n')
 	}
-	if err := h.WriteFileAtomic(ak, key, 0o600, u.UID, u.GID); err != nil {
+	if err := h.WriteFileAtomic(ak, key, 0o600, int(u.UID), int(u.GID)); err != nil {
 		return fmt.Errorf("writing %s: %w", ak, err)
 	}
 	console.Infof("wrote SSH authorized_keys to %s", ak)
