@@ -23,10 +23,24 @@ test: lint build unit fuzz vm-test
 unit:
 	$(GO) test -count=1 ./...
 
-## fuzz: each fuzz target for a bounded time (seed corpus under testdata/fuzz)
-FUZZTIME ?= 10s
+## fuzz: every fuzz target (each `func Fuzz...` of every package) for a bounded time, from
+## its seed corpus under <pkg>/testdata/fuzz/<FuzzName>: FUZZTIME for the packages in
+## FUZZ_FULL_PKGS (the big input spaces), FUZZTIME_SMALL for the small parsers (≈ 2 min in all)
+FUZZTIME       ?= 10s
+FUZZTIME_SMALL ?= 5s
+FUZZ_FULL_PKGS ?= plan internal/fsprobe internal/gpt
+# Minimizing each new input (60 s by default) would stall a short run on the large inputs
+# (GPT sectors and entry arrays, device images): bound it by executions.
+FUZZMINIMIZETIME ?= 200x
 fuzz:
-	$(GO) test ./plan -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZTIME)
+	@set -e; $(GO) list -f '{{.ImportPath}} {{.Dir}}' ./... | while read -r pkg dir; do \
+	  for f in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$dir/*_test.go 2>/dev/null); do \
+	    t=$(FUZZTIME_SMALL); \
+	    for p in $(FUZZ_FULL_PKGS); do case $$pkg in */$$p) t=$(FUZZTIME);; esac; done; \
+	    echo "fuzz: $$pkg $$f for $$t"; \
+	    $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $$t -fuzzminimizetime $(FUZZMINIMIZETIME); \
+	  done; \
+	done
 
 ## assets: QEMU, Debian cloud kernel + modules, busybox, mkfs tools (cached in .cache/)
 assets:

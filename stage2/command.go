@@ -9,12 +9,15 @@ import (
 	"strings"
 
 	"github.com/bootplan/bootplan/internal/console"
+	"github.com/bootplan/bootplan/internal/graph"
 	"github.com/bootplan/bootplan/plan"
 )
 
 // LookPath resolves name on pathList (":"-separated; empty entries skipped) with stat: the
-// first <dir>/<name> that is a non-directory with an execute bit. A name holding "/" is
-// not searched (an absolute name must exist as such).
+// first <dir>/<name> that is a non-directory with an execute bit. Only an absolute name
+// (leading "/") is not searched: it must exist as such. Any other name is searched, also one
+// holding a "/": "bin/app" is looked up as <dir>/bin/app in each PATH directory (easyto's
+// behaviour, kept on purpose; execvp would take it relative to the working directory).
 func LookPath(stat func(string) (fs.FileInfo, error), name, pathList string) (string, error) {
 	if name == "" {
 		return "", errors.New("empty command")
@@ -41,6 +44,27 @@ func LookPath(stat func(string) (fs.FileInfo, error), name, pathList string) (st
 		return p, nil
 	}
 	return "", fmt.Errorf("command %q not found in PATH=%s", name, pathList)
+}
+
+// CheckProgram checks, with stat (following links), that p is a regular file with an execute
+// bit: what replace-init verifies while PID 1 is still root, so that a missing program is an
+// ordinary boot failure instead of an execve failure after the uid change. The error names p.
+func CheckProgram(stat func(string) (fs.FileInfo, error), p string) error {
+	if p == "" {
+		return errors.New("empty program path")
+	}
+	fi, err := stat(p)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: %s", p, errnoOrErr(err))
+	case fi.IsDir():
+		return fmt.Errorf("%s: Is a directory", p)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%s: not a regular file (%s)", p, fi.Mode().Type())
+	case fi.Mode().Perm()&0o111 == 0:
+		return fmt.Errorf("%s: Permission denied (no execute bit, mode %04o)", p, fi.Mode().Perm())
+	}
+	return nil
 }
 
 // errnoOrErr renders a stat error as strerror text ("No such file or directory").
@@ -117,7 +141,12 @@ func ReplaceInit(rt *Runtime, cmd Cmd, remountRO bool) error {
 	}
 	console.Infof("execve: %s", cmd.Path)
 	if err := rt.Host.Exec(cmd); err != nil {
-		return fmt.Errorf("execve failed: %s", errnoText(err))
+		msg := errnoText(err)
+		if !strings.Contains(msg, cmd.Path) {
+			msg = cmd.Path + ": " + msg
+		}
+		// The step that failed is the command's: the banner names it like a failed start.
+		return &graph.StepError{Step: "command", Err: fmt.Errorf("execve failed: %s", msg)}
 	}
 	return nil
 }

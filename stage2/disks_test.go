@@ -98,6 +98,9 @@ func TestLoadModules(t *testing.T) {
 	if !strings.Contains(logs.String(), "module ext4: built into the kernel") {
 		t.Errorf("logs: %s", logs)
 	}
+	if strings.Contains(logs.String(), "ignored") {
+		t.Errorf("a warning about ignored parameters without any: %s", logs)
+	}
 
 	// Already loaded (in /sys/module): nothing loaded. Unknown: one-line error naming it.
 	rt.Plan.Modules = []plan.Module{{Name: "evdev"}, {Name: "nosuch"}}
@@ -109,6 +112,21 @@ func TestLoadModules(t *testing.T) {
 	}
 	if len(journal(h, "module")) != n {
 		t.Errorf("evdev loaded again")
+	}
+	// Parameters of a module that is not loaded now (already loaded, built in) are ignored:
+	// a warning names the module and the parameters.
+	rt.Plan.Modules = []plan.Module{{Name: "evdev", Params: []string{"a=1", "b=2"}}, {Name: "ext4", Params: []string{"c=3"}}}
+	before := len(logs.String())
+	if err := rt.LoadModules(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"warning: module evdev: parameters a=1 b=2 ignored: it is already loaded", "warning: module ext4: parameters c=3 ignored: it is built into the kernel"} {
+		if !strings.Contains(logs.String()[before:], want) {
+			t.Errorf("no %q in logs:\n%s", want, logs)
+		}
+	}
+	if len(journal(h, "module")) != n {
+		t.Errorf("a module was loaded")
 	}
 	rt.Plan.Modules = []plan.Module{{Name: "../x"}}
 	if err := rt.LoadModules(context.Background()); err == nil || !strings.Contains(err.Error(), "invalid name") {
@@ -398,5 +416,92 @@ func TestAttachByTagsMoto(t *testing.T) {
 	err = rt.PrepareEBS(f.ctx, v2)
 	if err == nil || !strings.Contains(err.Error(), "ebs /dev/sdg: no available volume with tags app=nope in us-east-1a after 1s") {
 		t.Fatalf("error = %v", err)
+	}
+}
+
+// ueventHost is a sandbox whose block-device watch can be fired by the test (hot-plug).
+type ueventHost struct {
+	*SandboxHost
+	added func(dev string, partn int)
+}
+
+func (h *ueventHost) WatchBlockDevices(ctx context.Context, added func(string, int)) error {
+	h.added = added
+	return nil
+}
+
+// A volume detached and attached again under another device name (a hot-plug of the same
+// volume id) gets its new name: the cached volume id → device answer is not reused.
+func TestLinkNVMeReattachedVolume(t *testing.T) {
+	f, c, iid := ec2Fixture(t)
+	vol := createVolume(t, f, c, "us-east-1a", map[string]string{"app": "db"})
+	if _, err := c.AttachVolume(f.ctx, &ec2.AttachVolumeInput{Device: aws.String("/dev/sdf"), InstanceId: aws.String(iid), VolumeId: aws.String(vol)}); err != nil {
+		t.Fatal(err)
+	}
+	h := &ueventHost{SandboxHost: f.host}
+	rt := &Runtime{Plan: &plan.Plan{}, Host: h, IMDS: f.imds, AWS: NewAWS(f.imds)}
+	put(t, f.host, "/sys/block/nvme1n1/size", []byte("2048\n"))
+	put(t, f.host, "/dev/nvme1n1.nvme-identify", identify(0x1b36, strings.Replace(vol, "-", "", 1), "QEMU NVMe Ctrl", ""))
+	if err := rt.LinkNVMe(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	readlink := func(name string) string {
+		got, _ := os.Readlink(filepath.Join(f.host.Root, "dev", name))
+		return got
+	}
+	if got := readlink("sdf"); got != "nvme1n1" {
+		t.Fatalf("/dev/sdf -> %q\n%s", got, f.logs)
+	}
+	if h.added == nil {
+		t.Fatal("no uevent subscription")
+	}
+	// Detach, attach as /dev/sdg: the kernel announces the disk again (same kernel name).
+	if _, err := c.DetachVolume(f.ctx, &ec2.DetachVolumeInput{VolumeId: aws.String(vol), InstanceId: aws.String(iid), Device: aws.String("/dev/sdf")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AttachVolume(f.ctx, &ec2.AttachVolumeInput{Device: aws.String("/dev/sdg"), InstanceId: aws.String(iid), VolumeId: aws.String(vol)}); err != nil {
+		t.Fatal(err)
+	}
+	h.added("nvme1n1", 0)
+	if got := readlink("sdg"); got != "nvme1n1" {
+		t.Fatalf("after re-attaching as /dev/sdg: /dev/sdg -> %q\n%s", got, f.logs)
+	}
+}
+
+// The attachment's timeout bounds the attachment and the device wait together: a volume that
+// takes 700ms of a 1s timeout to become available leaves 300ms for its device, not 1s more.
+func TestAttachThenDeviceOneDeadline(t *testing.T) {
+	f, c, _ := ec2Fixture(t)
+	rt := &Runtime{Plan: &plan.Plan{}, Host: f.host, IMDS: f.imds, AWS: NewAWS(f.imds)}
+	var (
+		t0      = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		fake    = t0
+		created bool
+	)
+	oldNow, oldSleep := clockNow, sleepCtx
+	t.Cleanup(func() { clockNow, sleepCtx = oldNow, oldSleep })
+	clockNow = func() time.Time { return fake }
+	sleepCtx = func(ctx context.Context, d time.Duration) error {
+		if !created {
+			// The first wait for an available volume lasts 700ms; then one shows up.
+			fake = fake.Add(700 * time.Millisecond)
+			createVolume(t, f, c, "us-east-1a", map[string]string{"app": "late"})
+			created = true
+			return nil
+		}
+		fake = fake.Add(d)
+		return nil
+	}
+	v := plan.Volume{Kind: plan.KindEBS, Device: "/dev/sdk", Attachment: &plan.Attachment{TimeoutSeconds: 1,
+		Tags: []plan.Tag{{Key: "app", Value: "late", HasValue: true}}}}
+	err := rt.PrepareEBS(f.ctx, v) // attached, but no device ever appears in the sandbox
+	if !strings.Contains(f.logs.String(), "ebs /dev/sdk: attached vol-") {
+		t.Fatalf("not attached: %v\n%s", err, f.logs)
+	}
+	if err == nil || !strings.Contains(err.Error(), "ebs /dev/sdk: the device did not appear within 1s") {
+		t.Fatalf("error = %v", err)
+	}
+	if spent := fake.Sub(t0); spent > time.Second {
+		t.Fatalf("attachment + device wait took %s of a 1s timeout", spent)
 	}
 }

@@ -41,6 +41,9 @@ const (
 // sleepCtx waits d or until ctx is done; a variable so tests can run without waiting.
 var sleepCtx = imds.Sleep
 
+// clockNow is the clock of the EBS waits; a variable so tests can use a fake one.
+var clockNow = time.Now
+
 // PrepareEBS makes one ebs volume ready: attaches it by tags when the plan says so, waits for
 // its device, formats it only when the device is entirely blank, mounts it with its options
 // and gives the mounted filesystem's root directory the volume's mode and owner.
@@ -58,11 +61,15 @@ func (rt *Runtime) PrepareEBS(ctx context.Context, v plan.Volume) error {
 		if v.Attachment.TimeoutSeconds > 0 {
 			wait = time.Duration(v.Attachment.TimeoutSeconds) * time.Second
 		}
-		if err := rt.attachByTags(ctx, v, wait); err != nil {
+	}
+	// One deadline for the attachment and the device: the timeout bounds both together.
+	deadline := clockNow().Add(wait)
+	if v.Attachment != nil {
+		if err := rt.attachByTags(ctx, v, wait, deadline); err != nil {
 			return err
 		}
 	}
-	if err := rt.waitForDevice(ctx, v.Device, wait); err != nil {
+	if err := rt.waitForDevice(ctx, v.Device, wait, deadline); err != nil {
 		return err
 	}
 	if v.Destination == "" {
@@ -175,25 +182,25 @@ func exitText(st ExitStatus) string {
 	return "killed by " + st.Signal.String()
 }
 
-// waitForDevice waits until dev exists (a node, or a link made by LinkNVMe), rescanning the
-// NVMe names now and then.
-func (rt *Runtime) waitForDevice(ctx context.Context, dev string, wait time.Duration) error {
-	deadline := time.Now().Add(wait)
-	lastScan := time.Now()
+// waitForDevice waits until dev exists (a node, or a link made by LinkNVMe) or the deadline
+// (wait after the start of the volume's preparation) passes, rescanning the NVMe names now
+// and then.
+func (rt *Runtime) waitForDevice(ctx context.Context, dev string, wait time.Duration, deadline time.Time) error {
+	lastScan := clockNow()
 	for attempt := 0; ; attempt++ {
 		if _, err := rt.Host.Stat(dev); err == nil {
 			return nil
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("ebs %s: %w", dev, err)
 		}
-		if !time.Now().Before(deadline) {
+		if !clockNow().Before(deadline) {
 			return fmt.Errorf("ebs %s: the device did not appear within %s (no disk is attached under that name: check the block device mapping or the attachment)", dev, wait)
 		}
-		if time.Since(lastScan) >= deviceRescanEvery {
+		if clockNow().Sub(lastScan) >= deviceRescanEvery {
 			rt.rescanNVMe(ctx)
-			lastScan = time.Now()
+			lastScan = clockNow()
 		}
-		d := min(imds.Backoff(attachBackoffBase, deviceBackoffCap, attempt, rand.Float64()), time.Until(deadline))
+		d := min(imds.Backoff(attachBackoffBase, deviceBackoffCap, attempt, rand.Float64()), deadline.Sub(clockNow()))
 		if err := sleepCtx(ctx, max(d, time.Millisecond)); err != nil {
 			return err
 		}
@@ -233,8 +240,9 @@ func filter(name, value string) ec2types.Filter {
 }
 
 // attachByTags attaches an available volume with the plan's tags in this instance's AZ,
-// unless one is already attached under the device name.
-func (rt *Runtime) attachByTags(ctx context.Context, v plan.Volume, wait time.Duration) error {
+// unless one is already attached under the device name, retrying until deadline (wait after
+// the start of the volume's preparation).
+func (rt *Runtime) attachByTags(ctx context.Context, v plan.Volume, wait time.Duration, deadline time.Time) error {
 	if rt.IMDS == nil {
 		return fmt.Errorf("ebs %s: attachment needs IMDS for the instance id and availability zone", v.Device)
 	}
@@ -261,7 +269,6 @@ func (rt *Runtime) attachByTags(ctx context.Context, v plan.Volume, wait time.Du
 		console.Infof("ebs %s: %s is already attached to %s", v.Device, aws.ToString(out.Volumes[0].VolumeId), iid)
 		return nil
 	}
-	deadline := time.Now().Add(wait)
 	var lastErr string
 	for attempt := 0; ; attempt++ {
 		vols, err := c.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{Filters: append([]ec2types.Filter{
@@ -285,7 +292,7 @@ func (rt *Runtime) attachByTags(ctx context.Context, v plan.Volume, wait time.Du
 		default:
 			lastErr = ""
 		}
-		if !time.Now().Before(deadline) {
+		if !clockNow().Before(deadline) {
 			msg := fmt.Sprintf("ebs %s: no available volume with %s in %s after %s", v.Device, tagText(v.Attachment.Tags), az, wait)
 			if lastErr != "" {
 				msg += " (last: " + lastErr + ")"
@@ -295,7 +302,7 @@ func (rt *Runtime) attachByTags(ctx context.Context, v plan.Volume, wait time.Du
 		if attempt == 0 {
 			console.Infof("ebs %s: waiting for an available volume with %s in %s", v.Device, tagText(v.Attachment.Tags), az)
 		}
-		d := min(imds.Backoff(attachBackoffBase, attachBackoffCap, attempt, rand.Float64()), time.Until(deadline))
+		d := min(imds.Backoff(attachBackoffBase, attachBackoffCap, attempt, rand.Float64()), deadline.Sub(clockNow()))
 		if err := sleepCtx(ctx, max(d, time.Millisecond)); err != nil {
 			return err
 		}

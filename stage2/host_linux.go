@@ -8,13 +8,16 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bootplan/bootplan/internal/console"
 	"github.com/bootplan/bootplan/internal/fsutil"
+	"github.com/bootplan/bootplan/internal/kmod"
 	"github.com/bootplan/bootplan/internal/reaper"
 )
 
@@ -115,18 +118,14 @@ func (h *LinuxHost) Mount(source, target, fstype string, flags uintptr, data str
 	return nil
 }
 
-// LoadModule loads one module file with finit_module; EEXIST (already loaded) is success.
+// loadModuleFile is the one module-file loader shared with stage one and the power-button
+// code (kmod.LoadFile: finit_module with the compressed-file flag for .ko.xz/.gz/.zst,
+// EEXIST is success). A variable so tests can see what LoadModule hands it.
+var loadModuleFile = kmod.LoadFile
+
+// LoadModule loads one module file through kmod.LoadFile.
 func (h *LinuxHost) LoadModule(p string, params string) error {
-	f, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	err = unix.FinitModule(int(f.Fd()), params, 0)
-	if err != nil && !errors.Is(err, unix.EEXIST) {
-		return fmt.Errorf("finit_module %s: %w", p, err)
-	}
-	return nil
+	return loadModuleFile(p, params)
 }
 
 func (h *LinuxHost) WriteSysctl(name, value string) error {
@@ -259,10 +258,34 @@ func (h *LinuxHost) Run(ctx context.Context, cmd Cmd) (ExitStatus, error) {
 	return es, nil
 }
 
-// Exec replaces the process: setgroups, setgid, setuid (Go applies them to every thread),
-// chdir, execve. It returns only on failure.
+// Exec replaces the process (replace-init): setgroups, setgid, setuid (Go applies them to
+// every thread), chdir, execve. It returns only on failure.
+//
+// PID 1 must still be able to power the machine off when it returns. So the program is
+// checked first, while still root (a missing or non-executable program is an ordinary
+// failure), and the uid change keeps this one thread's permitted capabilities
+// (PR_SET_KEEPCAPS is per thread; the goroutine stays locked to the thread for good, and the
+// failure path runs on it): if execve fails after all, CAP_SYS_BOOT is raised back into
+// the thread's effective set so the failure path's reboot(2) works.
+//
+// This leaks nothing into the workload: on a successful execve by a non-root uid the new
+// permitted set is computed from file capabilities and the ambient set only — the program
+// has no file capabilities given by us and the ambient set is empty — so the kept permitted
+// capabilities are dropped by the kernel (and the keep-caps flag is cleared by execve).
 func (h *LinuxHost) Exec(cmd Cmd) error {
+	check := os.Stat
+	if !filepath.IsAbs(cmd.Path) { // execve resolves it after the chdir
+		check = func(p string) (fs.FileInfo, error) { return os.Stat(filepath.Join(execDir(cmd), p)) }
+	}
+	if err := CheckProgram(check, cmd.Path); err != nil {
+		return err
+	}
+	runtime.LockOSThread() // never unlocked: see above
+	dropped := false
 	if cmd.Credential {
+		if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("prctl(PR_SET_KEEPCAPS): %w", err)
+		}
 		groups := make([]int, len(cmd.Groups))
 		for i, g := range cmd.Groups {
 			groups[i] = int(g)
@@ -276,11 +299,20 @@ func (h *LinuxHost) Exec(cmd Cmd) error {
 		if err := unix.Setuid(int(cmd.UID)); err != nil {
 			return fmt.Errorf("setuid %d: %w", cmd.UID, err)
 		}
+		dropped = cmd.UID != 0
 	}
-	dir := cmd.Dir
-	if dir == "" {
-		dir = "/"
+	err := execAs(cmd)
+	if dropped {
+		if cerr := raiseEffective(unix.CAP_SYS_BOOT); cerr != nil {
+			console.Errorf("uid %d cannot raise CAP_SYS_BOOT again after the failed execve (power-off will fail): %v", cmd.UID, cerr)
+		}
 	}
+	return err
+}
+
+// execAs changes to cmd's directory and execs it; it returns only on failure.
+func execAs(cmd Cmd) error {
+	dir := execDir(cmd)
 	if err := unix.Chdir(dir); err != nil {
 		return fmt.Errorf("chdir %s: %w", dir, err)
 	}
@@ -290,6 +322,30 @@ func (h *LinuxHost) Exec(cmd Cmd) error {
 	}
 	if err := unix.Exec(cmd.Path, cmd.Args, env); err != nil {
 		return fmt.Errorf("execve failed: %s: %w", cmd.Path, err)
+	}
+	return nil
+}
+
+func execDir(cmd Cmd) string {
+	if cmd.Dir == "" {
+		return "/"
+	}
+	return cmd.Dir
+}
+
+// raiseEffective adds caps, which must be in the calling thread's permitted set, to that
+// thread's effective set (capset acts on the calling thread only).
+func raiseEffective(caps ...int) error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capget: %w", err)
+	}
+	for _, c := range caps {
+		data[c/32].Effective |= 1 << (uint(c) % 32)
+	}
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capset: %w", err)
 	}
 	return nil
 }

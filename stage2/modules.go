@@ -26,6 +26,7 @@ func (rt *Runtime) LoadModules(ctx context.Context) error {
 		}
 		if _, err := rt.Host.Stat("/sys/module/" + kmod.Normalize(m.Name)); err == nil {
 			console.Infof("module %s: already loaded", m.Name)
+			warnIgnoredParams(m.Name, m.Params, "it is already loaded (or built in)")
 			continue
 		}
 		if ix == nil {
@@ -43,6 +44,7 @@ func (rt *Runtime) LoadModules(ctx context.Context) error {
 		}
 		if builtin {
 			console.Infof("module %s: built into the kernel", m.Name)
+			warnIgnoredParams(m.Name, m.Params, "it is built into the kernel")
 			continue
 		}
 		params := strings.Join(m.Params, " ")
@@ -58,6 +60,17 @@ func (rt *Runtime) LoadModules(ctx context.Context) error {
 		console.Infof("module %s loaded (%d file(s))", m.Name, len(files))
 	}
 	return nil
+}
+
+// warnIgnoredParams says that a module that is not loaded now does not get its parameters:
+// they apply only when finit_module loads it (a built-in module's come from the kernel
+// command line as <module>.<param>=<value>).
+func warnIgnoredParams(name string, params []string, why string) {
+	if len(params) == 0 {
+		return
+	}
+	console.Warnf("module %s: parameters %s ignored: %s (parameters apply only when the module is loaded; use the kernel command line as %s.<param>=<value>)",
+		name, strings.Join(params, " "), why, kmod.Normalize(name))
 }
 
 // KernelRelease is the running kernel's release as the host sees it

@@ -37,7 +37,7 @@ func (rt *Runtime) LinkNVMe(ctx context.Context) error {
 	if err := dh.WatchBlockDevices(forever, func(dev string, partn int) {
 		lctx, cancel := context.WithTimeout(forever, 30*time.Second)
 		defer cancel()
-		l.link(lctx, dev, partn, true)
+		l.link(lctx, dev, partn, true, true)
 	}); err != nil {
 		console.Warnf("nvme: no names for hot-plugged disks: %v", err)
 	}
@@ -58,7 +58,7 @@ type nvmeLinker struct {
 
 	mu         sync.Mutex
 	names      map[string]string // kernel disk name → EC2 name ("" = none)
-	volumes    map[string]string // volume id → attachment device name (positive answers only)
+	volumes    map[string]string // volume id → attachment device name (positive answers only; dropped on hot-plug)
 	instanceID string
 }
 
@@ -75,7 +75,7 @@ func (l *nvmeLinker) coldplug(ctx context.Context) {
 		if !strings.HasPrefix(disk, "nvme") {
 			continue
 		}
-		l.link(ctx, disk, 0, true)
+		l.link(ctx, disk, 0, true, false)
 		subs, err := h.ReadDir("/sys/block/" + disk)
 		if err != nil {
 			continue
@@ -89,7 +89,7 @@ func (l *nvmeLinker) coldplug(ctx context.Context) {
 				continue
 			}
 			if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n > 0 {
-				l.link(ctx, s.Name(), n, false)
+				l.link(ctx, s.Name(), n, false, false)
 			}
 		}
 	}
@@ -108,8 +108,10 @@ func diskOf(dev string, n int) string {
 }
 
 // link names one device. fresh asks the controller again instead of using the cached name
-// (a kernel name can be reused by a different disk after a detach).
-func (l *nvmeLinker) link(ctx context.Context, dev string, partn int, fresh bool) {
+// (a kernel name can be reused by a different disk after a detach). hotplug (a kernel "add"
+// event) also asks EC2 again for a volume's attachment device instead of using the cached
+// answer: a volume detached and attached again under another name is a new attachment.
+func (l *nvmeLinker) link(ctx context.Context, dev string, partn int, fresh, hotplug bool) {
 	if !strings.HasPrefix(dev, "nvme") || strings.Contains(dev, "/") {
 		return
 	}
@@ -121,7 +123,7 @@ func (l *nvmeLinker) link(ctx context.Context, dev string, partn int, fresh bool
 	defer l.mu.Unlock()
 	name, cached := l.names[disk]
 	if !cached || fresh && partn == 0 {
-		name = l.lookup(ctx, disk)
+		name = l.lookup(ctx, disk, hotplug)
 		l.names[disk] = name
 	}
 	if name == "" {
@@ -130,8 +132,9 @@ func (l *nvmeLinker) link(ctx context.Context, dev string, partn int, fresh bool
 	l.makeLink(nvme.LinkName(name, partn), dev)
 }
 
-// lookup returns the EC2 name of an NVMe disk, "" when it has none.
-func (l *nvmeLinker) lookup(ctx context.Context, disk string) string {
+// lookup returns the EC2 name of an NVMe disk, "" when it has none. refresh drops the cached
+// attachment device of the disk's volume first.
+func (l *nvmeLinker) lookup(ctx context.Context, disk string, refresh bool) string {
 	data, err := l.dh.NVMeIdentify("/dev/" + disk)
 	if err != nil {
 		console.Debugf("nvme: %s: %v", disk, err)
@@ -151,6 +154,9 @@ func (l *nvmeLinker) lookup(ctx context.Context, disk string) string {
 	id, ok := nvme.VolumeID(c.Serial)
 	if !ok {
 		return ""
+	}
+	if refresh {
+		delete(l.volumes, id)
 	}
 	name, err := l.attachmentName(ctx, id)
 	if err != nil {

@@ -85,7 +85,8 @@ func (f fakeFI) IsDir() bool        { return f.dir }
 func (f fakeFI) Sys() any           { return nil }
 
 func TestLookPath(t *testing.T) {
-	files := map[string]fakeFI{"/a/x": {dir: true}, "/b/x": {mode: 0o644}, "/c/x": {mode: 0o755}, "/d/x": {mode: 0o700}}
+	files := map[string]fakeFI{"/a/x": {dir: true}, "/b/x": {mode: 0o644}, "/c/x": {mode: 0o755}, "/d/x": {mode: 0o700},
+		"/opt/bin/app": {mode: 0o755}, "/srv/bin/app": {mode: 0o755}, "/bin/app": {mode: 0o755}}
 	stat := func(p string) (fs.FileInfo, error) {
 		if f, ok := files[p]; ok {
 			return f, nil
@@ -99,6 +100,10 @@ func TestLookPath(t *testing.T) {
 		{"/c/x", "", "/c/x", ""},
 		{"/nope", "/c", "", "No such file or directory"},
 		{"/a/x", "", "", "not an executable"},
+		// A relative name holding "/" is searched on PATH too (not taken from the cwd).
+		{"bin/app", "/usr:/opt:/srv", "/opt/bin/app", ""},
+		{"bin/app", "/usr", "", `command "bin/app" not found in PATH=/usr`},
+		{"./bin/app", "/srv", "/srv/bin/app", ""},
 	}
 	for _, tt := range tests {
 		got, err := LookPath(stat, tt.name, tt.path)

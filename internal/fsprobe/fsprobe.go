@@ -119,10 +119,11 @@ func probeSignatures(b []byte) (Result, bool) {
 	case at(0, "LUKS\xba\xbe"):
 		return Result{Type: LUKS, UUID: cstr(b, 168, 40)}, true
 	case at(0, "XFSB"):
-		size := int64(binary.BigEndian.Uint32(b[4:])) * int64(binary.BigEndian.Uint64(b[8:]))
+		// sb_blocksize × sb_dblocks; 0 when the buffer is too short to hold them.
+		size := int64(be32(b, 4)) * int64(be64(b, 8))
 		return Result{Type: XFS, UUID: uuid(b, 32), Label: cstr(b, xfsLabelOff, 12), Size: size}, true
 	case at(btrfsMagicOff, "_BHRfS_M"):
-		size := int64(binary.LittleEndian.Uint64(b[btrfsSB+0x70:]))
+		size := int64(le64(b, btrfsSB+0x70))
 		return Result{Type: Btrfs, UUID: uuid(b, btrfsFSIDOff), Label: cstr(b, btrfsLabelOff, 256), Size: size}, true
 	case len(b) >= extROCompatOff+4 && binary.LittleEndian.Uint16(b[extMagicOff:]) == 0xEF53:
 		if r, ok := probeExt(b); ok {
@@ -188,9 +189,32 @@ func allZero(b []byte) bool {
 	return true
 }
 
+// be32, be64 and le64 read an integer at off, or return 0 when b is too short for it: every
+// read of the probed bytes is bounded (a device may be tiny, a buffer cut anywhere).
+func be32(b []byte, off int) uint32 {
+	if off < 0 || off+4 > len(b) {
+		return 0
+	}
+	return binary.BigEndian.Uint32(b[off:])
+}
+
+func be64(b []byte, off int) uint64 {
+	if off < 0 || off+8 > len(b) {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b[off:])
+}
+
+func le64(b []byte, off int) uint64 {
+	if off < 0 || off+8 > len(b) {
+		return 0
+	}
+	return binary.LittleEndian.Uint64(b[off:])
+}
+
 // cstr returns the NUL-terminated string of at most n bytes at off.
 func cstr(b []byte, off, n int) string {
-	if off+n > len(b) {
+	if off < 0 || off+n > len(b) {
 		return ""
 	}
 	s := b[off : off+n]
@@ -201,7 +225,7 @@ func cstr(b []byte, off, n int) string {
 }
 
 func uuid(b []byte, off int) string {
-	if off+16 > len(b) {
+	if off < 0 || off+16 > len(b) {
 		return ""
 	}
 	u := b[off : off+16]

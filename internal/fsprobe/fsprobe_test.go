@@ -136,3 +136,33 @@ func TestString(t *testing.T) {
 		}
 	}
 }
+
+// Signatures in buffers cut short right after them: the type is still reported, and no read
+// goes past the end (these panicked: xfs read 16 bytes, btrfs 8 bytes at 0x10070).
+func TestTruncatedBuffers(t *testing.T) {
+	btrfs := func(n int) []byte {
+		b := make([]byte, n)
+		copy(b[btrfsMagicOff:], "_BHRfS_M")
+		return b
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"xfs magic only", []byte("XFSB"), XFS},
+		{"xfs 7 bytes", []byte("XFSB\x00\x00\x10"), XFS},
+		{"xfs 15 bytes", append([]byte("XFSB\x00\x00\x10\x00"), make([]byte, 7)...), XFS},
+		{"btrfs magic at the end", btrfs(btrfsMagicOff + 8), Btrfs},
+		{"btrfs just short of the size", btrfs(btrfsSB + 0x70 + 7), Btrfs},
+		{"ext magic short", append(make([]byte, extMagicOff), 0x53, 0xEF), Data},
+		{"mbr signature only", append(make([]byte, 510), 0x55, 0xAA), Data},
+		{"empty", nil, Blank},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Probe(tc.b); got.Type != tc.want {
+				t.Fatalf("Probe = %+v, want %s", got, tc.want)
+			}
+		})
+	}
+}

@@ -77,8 +77,17 @@ func headerCRC(h []byte) uint32 {
 	return crc32.ChecksumIEEE(c)
 }
 
-// Parse checks the primary header sector and its entry array (as read from EntriesLBA).
+// Parse checks the primary header sector (at least sectorSize bytes; only the first
+// sectorSize are the header sector) and its entry array (as read from EntriesLBA).
 func Parse(sector, entries []byte, sectorSize int) (*Table, error) {
+	if sectorSize < 512 || sectorSize&(sectorSize-1) != 0 {
+		return nil, fmt.Errorf("sector size %d: want a power of two of at least 512", sectorSize)
+	}
+	if len(sector) < sectorSize {
+		return nil, fmt.Errorf("GPT header sector: have %d bytes, want %d", len(sector), sectorSize)
+	}
+	// Exactly one sector: it is written back whole, and more would spill into the next one.
+	sector = sector[:sectorSize]
 	h, err := ParseHeader(sector)
 	if err != nil {
 		return nil, err
@@ -160,8 +169,14 @@ func (t *Table) Grow(index int, diskSectors uint64, align uint64) ([]Write, uint
 	}
 	ss := uint64(t.SectorSize)
 	entrySectors := (uint64(h.EntriesBytes()) + ss - 1) / ss
-	if diskSectors < h.FirstUsable+entrySectors+2 {
+	// Written without sums that can overflow: the disk holds the first usable LBA plus the
+	// backup entries and header, and the primary entries lie between the header and the first
+	// usable LBA (the writes below go there).
+	if diskSectors < 2*entrySectors+3 || h.FirstUsable > diskSectors-entrySectors-2 {
 		return nil, 0, fmt.Errorf("disk of %d sectors is too small for its GPT", diskSectors)
+	}
+	if h.EntriesLBA < 2 || entrySectors > h.FirstUsable || h.EntriesLBA > h.FirstUsable-entrySectors {
+		return nil, 0, fmt.Errorf("GPT entry array at LBA %d does not lie between the header and the first usable LBA %d", h.EntriesLBA, h.FirstUsable)
 	}
 	lastUsable := diskSectors - 1 - entrySectors - 1
 	newLast := (lastUsable+1)/align*align - 1

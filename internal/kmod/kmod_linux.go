@@ -22,14 +22,18 @@ func FinitFlags(file string) int {
 	return 0
 }
 
-// LoadFile loads one module file with finit_module; EEXIST (already loaded) is success.
+// finitModule is finit_module(2); a variable so tests can see the flags LoadFile passes.
+var finitModule = unix.FinitModule
+
+// LoadFile loads one module file with finit_module; EEXIST (already loaded) is success. It is
+// the one module-file loader of stage one, stage two and the power-button code.
 func LoadFile(file, params string) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if err := unix.FinitModule(int(f.Fd()), params, FinitFlags(file)); err != nil && !errors.Is(err, unix.EEXIST) {
+	if err := finitModule(int(f.Fd()), params, FinitFlags(file)); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("finit_module %s: %w", file, err)
 	}
 	return nil

@@ -51,7 +51,8 @@ var flags = map[string]flagOp{
 	"rbind":       {set: unix.MS_BIND | unix.MS_REC},
 }
 
-// refused are options that cannot be applied by a single mount(2) of a new filesystem.
+// refused are options that cannot be applied by a single mount(2) of a new filesystem (bind
+// and rbind stay in flags for FlagNames only).
 var refused = map[string]string{
 	"remount":     "a volume is mounted once at boot",
 	"move":        "a volume is mounted once at boot",
@@ -69,6 +70,8 @@ var refused = map[string]string{
 	"owner":       "there are no user mounts",
 	"group":       "there are no user mounts",
 	"idmap":       "id-mapped mounts are not supported",
+	"bind":        "a bind mount remounts a directory, and an EBS volume is a device with a filesystem",
+	"rbind":       "a bind mount remounts a directory, and an EBS volume is a device with a filesystem",
 }
 
 // userspaceOnly are fstab/mount(8) options with no meaning for the kernel.

@@ -211,7 +211,7 @@ func (s *Supervisor) initChrony() error {
 	if err != nil {
 		return err
 	}
-	gid := u.UID
+	gid := u.GID // the passwd primary group, unless /etc/group has a cb-chrony group
 	if gr, err := h.ReadFile(groupPath); err == nil {
 		if g, ok := plan.LookupGroup(gr, chronyUser); ok {
 			gid = g

@@ -40,10 +40,20 @@ func (s *Supervisor) Shutdown(reason string) {
 // whatever runs, syncs and unmounts, then prints the failure banner as the last output and
 // ends the machine (halt.Fail). It returns only if the Fail hook returns (tests).
 func (s *Supervisor) FailAndPowerOff(f console.Failure) {
-	console.Errorf("boot failed in %s, step %s: %v; stopping everything", f.Stage, f.Step, f.Err)
+	console.Errorf("%s", failureLine(f))
 	s.terminate()
 	s.finish()
 	s.cfg.Fail(f)
+}
+
+// failureLine is the console line that starts the failure path. It names the step once: the
+// "step <name>: " prefix of a *graph.StepError's text is not repeated.
+func failureLine(f console.Failure) string {
+	msg := fmt.Sprint(f.Err)
+	if rest, ok := strings.CutPrefix(msg, "step "+f.Step+": "); ok {
+		msg = rest
+	}
+	return fmt.Sprintf("boot failed in %s, step %s: %s; stopping everything", f.Stage, f.Step, msg)
 }
 
 // phase runs one step of the shutdown, logs its duration and survives its panics.
