@@ -693,7 +693,7 @@ func (p *parser) envList(n *yaml.Node, path string) ([]EnvVar, bool) {
 
 func (p *parser) sysctls(n *yaml.Node, path string) ([]Sysctl, bool) {
 	return list(p, n, path, func(e *yaml.Node, ip string) (Sysctl, bool) {
-		name, value, ok := p.nameValue(e, ip, checkSysctlName)
+		name, value, ok := p.nameValue(e, ip, CheckSysctlName)
 		return Sysctl{Name: name, Value: value}, ok
 	})
 }

@@ -141,7 +141,7 @@ func (p *Plan) Validate() error {
 		}
 	}
 	for i, s := range p.Sysctls {
-		if err := checkSysctlName(s.Name); err != nil {
+		if err := CheckSysctlName(s.Name); err != nil {
 			bad(fmt.Sprintf("sysctl[%d].name", i), "%v", err)
 		}
 	}
@@ -213,14 +213,15 @@ func checkModuleName(n string) error {
 	return nil
 }
 
-// checkSysctlName accepts dotted names (net.ipv4.ip_forward): no '/', no empty component
-// (so no leading, trailing or doubled dot), no whitespace or NUL.
-func checkSysctlName(n string) error {
+// CheckSysctlName accepts dotted names (net.ipv4.ip_forward) that stay under /proc/sys: no
+// '/', no empty component (so no leading, trailing or doubled dot), no space or control
+// character. Stage two checks again before writing, since a plan may be written by hand.
+func CheckSysctlName(n string) error {
 	if n == "" {
 		return fmt.Errorf("must not be empty")
 	}
-	if strings.ContainsAny(n, "/\x00 \t\r\n") {
-		return fmt.Errorf("invalid sysctl name %q: must not contain '/' or whitespace (write net.ipv4.ip_forward)", n)
+	if strings.ContainsFunc(n, func(r rune) bool { return r == '/' || r <= ' ' || r == 0x7f }) {
+		return fmt.Errorf("invalid sysctl name %q: must not contain '/', spaces or control characters (write net.ipv4.ip_forward)", n)
 	}
 	for _, c := range strings.Split(n, ".") {
 		if c == "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -144,7 +145,7 @@ func TestApplySysctls(t *testing.T) {
 	}
 	for _, bad := range []string{"", "net/ipv4", "net..x", ".net", "net.", "kernel.a b", "../../etc/passwd"} {
 		rt.Plan.Sysctls = []plan.Sysctl{{Name: bad, Value: "1"}}
-		if err := rt.ApplySysctls(context.Background()); err == nil || !strings.Contains(err.Error(), "invalid name") {
+		if err := rt.ApplySysctls(context.Background()); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("sysctl %q: ", bad)) {
 			t.Errorf("sysctl %q: error %v", bad, err)
 		}
 	}

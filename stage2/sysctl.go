@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strings"
 
 	"github.com/bootplan/bootplan/internal/console"
+	"github.com/bootplan/bootplan/plan"
 )
 
 // ApplySysctls writes the plan's sysctls in list order (after the modules: a sysctl may exist
@@ -17,8 +17,8 @@ func (rt *Runtime) ApplySysctls(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := CheckSysctlName(s.Name); err != nil {
-			return err
+		if err := plan.CheckSysctlName(s.Name); err != nil {
+			return fmt.Errorf("sysctl %q: %w", s.Name, err)
 		}
 		if err := rt.Host.WriteSysctl(s.Name, s.Value); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -27,28 +27,6 @@ func (rt *Runtime) ApplySysctls(ctx context.Context) error {
 			return err
 		}
 		console.Infof("sysctl %s = %s", s.Name, s.Value)
-	}
-	return nil
-}
-
-// CheckSysctlName refuses names that would not stay under /proc/sys: empty, with a '/', with
-// an empty component (leading, trailing or doubled dots), or with spaces or control characters.
-func CheckSysctlName(name string) error {
-	bad := func(why string) error {
-		return fmt.Errorf("sysctl %q: invalid name: %s (want dotted words, e.g. net.ipv4.ip_forward)", name, why)
-	}
-	switch {
-	case name == "":
-		return bad("empty")
-	case strings.Contains(name, "/"):
-		return bad("contains '/'")
-	case strings.Contains(name, ".."), strings.HasPrefix(name, "."), strings.HasSuffix(name, "."):
-		return bad("empty component")
-	}
-	for _, r := range name {
-		if r <= ' ' || r == 0x7f {
-			return bad("contains a space or control character")
-		}
 	}
 	return nil
 }
