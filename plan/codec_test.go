@@ -21,7 +21,8 @@ func fullPlan() *Plan {
 			Routes: []Route{{Destination: "10.1.0.0/16", Gateway: "10.0.0.1"}}, Hostname: "ip-10-0-0-5", DHCPServer: "10.0.0.1",
 			LeaseSeconds: 3600, IMDSEndpoint: "http://169.254.169.254", OtherIfaces: []string{"eth1"}},
 		Command: Command{Argv: []string{"/bin/app", "$(X)", "with space", ""}, WorkingDir: "/srv", UID: 1, GID: 2,
-			Groups: []uint32{3, 4}, ReplaceInit: true, ReadonlyRoot: true, ShutdownGrace: 7},
+			Groups: []uint32{3, 4}, ReplaceInit: true, ReadonlyRoot: true, ShutdownGrace: 7,
+			Reboot: true},
 		Env:     []EnvVar{{Name: "A", Value: "a\nb\"c\\"}, {Name: "B", Value: "", Literal: true}},
 		EnvFrom: []EnvFrom{{Kind: KindIMDS, Name: "IP", Path: "local-ipv4", Optional: true}, {Kind: KindS3, Bucket: "b", Key: "k", Base64: true}, {Kind: KindSSM, Path: "/p"}, {Kind: KindSecretsManager, SecretID: "s", Name: "S"}},
 		Volumes: []Volume{
@@ -215,10 +216,15 @@ func TestSummaryRedacts(t *testing.T) {
 	for _, want := range []string{"command:     /bin/app '$(X)' 'with space' ''", "uid 1, gid 2, groups 3,4", "working dir: /srv",
 		"imds meta-data/local-ipv4 -> IP (optional)", "ebs /dev/sdf (attach tags k=v,e, timeout 9s) -> /d xfs (noatime) 5:6 0750 optional",
 		"modules:     m a=1", "net.ipv4.ip_forward = 1", "[0] #!/bin/sh (18 bytes)", "foo: disabled (unknown service)",
-		"eth0, 10.0.0.5/24", "warnings:"} {
+		"eth0, 10.0.0.5/24", "warnings:",
+		"options:     replace-init (exec, no supervisor), reboot at shutdown, read-only root, shutdown grace 7s, debug"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("summary lacks %q:\n%s", want, s)
 		}
+	}
+	p.Command.Reboot = false
+	if s := p.Summary(false); strings.Contains(s, "reboot") {
+		t.Errorf("summary mentions reboot when the plan powers off:\n%s", s)
 	}
 	if r := p.Redact(); r.Env[0].Value != Redacted || p.Env[0].Value != "supersecret" {
 		t.Error("Redact must copy, not modify")

@@ -36,6 +36,10 @@ type Inputs struct {
 	Strict      bool   // unknown and duplicate keys are errors (bootplan validate), else warnings
 	Version     string // compiler version, recorded as "bootplan <version>"
 
+	// RebootOnExit becomes Command.Reboot: reboot instead of power off after the clean
+	// shutdown. A fact stage one reads from the kernel command line (BOOTPLAN_SHUTDOWN=reboot).
+	RebootOnExit bool
+
 	// SkipUserLookup leaves the image User unresolved (uid/gid 0 unless user data sets them),
 	// for `bootplan validate` without an image root (no passwd/group to look names up in).
 	SkipUserLookup bool
@@ -145,6 +149,7 @@ func Compile(in Inputs) (*Plan, Diagnostics, error) {
 		ReplaceInit:   ud.ReplaceInit.Has() && ud.ReplaceInit.V,
 		ReadonlyRoot:  sec.ReadonlyRootFS.Has() && sec.ReadonlyRootFS.V,
 		ShutdownGrace: grace,
+		Reboot:        in.RebootOnExit,
 	}
 
 	p.Env = MergeEnv(img.Env, ud.Env.V)

@@ -79,6 +79,26 @@ func TestMergeRules(t *testing.T) {
 	}
 }
 
+// Command.Reboot is a fact from the caller (the kernel command line), never from user data.
+func TestRebootOnExit(t *testing.T) {
+	for _, in := range []Inputs{{RebootOnExit: true}, {RebootOnExit: false}} {
+		p, _, err := Compile(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Command.Reboot != in.RebootOnExit {
+			t.Errorf("RebootOnExit %v: Command.Reboot = %v", in.RebootOnExit, p.Command.Reboot)
+		}
+	}
+	p, diags, err := Compile(Inputs{RawUserData: []byte("reboot: true\n"), Metadata: []byte(testImage), Passwd: []byte(testPasswd), Group: []byte(testGroup)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Command.Reboot || !strings.Contains(diags.String(), "reboot") {
+		t.Errorf("user data set reboot (reboot=%v, diagnostics %q)", p.Command.Reboot, diags)
+	}
+}
+
 func TestDefaultShellAndNoMetadata(t *testing.T) {
 	p, _, err := Compile(Inputs{})
 	if err != nil {

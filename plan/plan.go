@@ -85,6 +85,11 @@ type Command struct {
 	ReplaceInit   bool     `toml:"replace_init" json:"replace_init"`
 	ReadonlyRoot  bool     `toml:"readonly_root" json:"readonly_root"`
 	ShutdownGrace int      `toml:"shutdown_grace_seconds" json:"shutdown_grace_seconds"`
+	// Reboot is what the machine does once the workload has stopped and the clean shutdown is
+	// done: reboot instead of power off. Stage one sets it from BOOTPLAN_SHUTDOWN=reboot on
+	// the kernel command line (Inputs.RebootOnExit); user data has no key for it. Failed boots
+	// follow BOOTPLAN_ON_FAILURE instead.
+	Reboot bool `toml:"reboot" json:"reboot"`
 }
 
 // EnvVar is one static environment entry; Value may hold $(VAR) references.

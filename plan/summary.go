@@ -44,6 +44,9 @@ func (p *Plan) Summary(reveal bool) string {
 	} else {
 		opts = append(opts, "supervised")
 	}
+	if c.Reboot {
+		opts = append(opts, "reboot at shutdown")
+	}
 	if c.ReadonlyRoot {
 		opts = append(opts, "read-only root")
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bootplan/bootplan/internal/console"
 	"github.com/bootplan/bootplan/internal/fsutil"
+	"github.com/bootplan/bootplan/internal/halt"
 	"github.com/bootplan/bootplan/internal/imds"
 	"github.com/bootplan/bootplan/plan"
 )
@@ -50,6 +51,8 @@ type boot struct {
 	start time.Time
 	imds  *imds.Client
 
+	// cmdline: BOOTPLAN_SHUTDOWN=reboot (the plan's Command.Reboot)
+	rebootOnExit bool
 	// image
 	metadata, passwd, group []byte
 	services                []string
@@ -103,15 +106,23 @@ func (b *boot) mounts(ctx context.Context) error {
 	return nil
 }
 
+// readCmdline reads the kernel command line (a seam for tests).
+var readCmdline = func() ([]byte, error) { return os.ReadFile("/proc/cmdline") }
+
 func (b *boot) cmdline(ctx context.Context) error {
-	raw, err := os.ReadFile("/proc/cmdline")
+	raw, err := readCmdline()
 	if err != nil {
 		console.Warnf("cmdline: %v", err)
-		return nil
+		raw = nil // the environment the kernel passed still counts
 	}
 	for _, kv := range MergeEnv(os.Environ(), CmdlineEnv(string(raw))) {
 		os.Setenv(kv[0], kv[1])
 		console.Debugf("cmdline: %s set from /proc/cmdline", kv[0])
+	}
+	// Read exactly as halt reads BOOTPLAN_ON_FAILURE: the environment, then the command line.
+	b.rebootOnExit = halt.ActionFrom(halt.ShutdownEnv, os.Getenv(halt.ShutdownEnv), string(raw)) == halt.RebootAction
+	if b.rebootOnExit {
+		console.Infof("cmdline: %s=reboot: the machine reboots after a clean shutdown", halt.ShutdownEnv)
 	}
 	if v := os.Getenv("BOOTPLAN_DEBUG"); v != "" && v != "0" && v != "false" {
 		console.SetDebug(true)
@@ -227,6 +238,8 @@ func (b *boot) compile(ctx context.Context) error {
 		Now:         time.Now().UTC(),
 		Strict:      false,
 		Version:     b.cfg.Version,
+
+		RebootOnExit: b.rebootOnExit,
 	})
 	for _, d := range diags.Warnings() {
 		console.Warnf("%s", d)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/bootplan/bootplan/internal/console"
+	"github.com/bootplan/bootplan/internal/halt"
 	"github.com/bootplan/bootplan/internal/imds"
 	"github.com/bootplan/bootplan/plan"
 )
@@ -305,6 +306,57 @@ func TestBootCompilesAndWritesPlan(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "plan written to "+b.paths.Plan) || !strings.Contains(out.String(), "debug logging enabled") {
 		t.Fatalf("console:\n%s", out)
+	}
+}
+
+// BOOTPLAN_SHUTDOWN=reboot on the kernel command line (or in the environment) reaches the
+// plan as command.reboot; without it the plan powers off.
+func TestBootShutdownRebootFromCmdline(t *testing.T) {
+	for _, tc := range []struct {
+		name, env, cmdline string
+		want               bool
+	}{
+		{"absent", "", "console=ttyS0 quiet", false},
+		{"cmdline", "", "console=ttyS0 BOOTPLAN_SHUTDOWN=reboot quiet", true},
+		{"environment", "reboot", "console=ttyS0", true},
+		{"environment wins", "poweroff", "BOOTPLAN_SHUTDOWN=reboot", false},
+		{"failure action is separate", "", "BOOTPLAN_ON_FAILURE=reboot", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := captureConsole(t)
+			noHostname(t)
+			// The cmdline step sets what the kernel did not pass; t.Setenv restores each.
+			for _, kv := range CmdlineEnv(tc.cmdline) {
+				t.Setenv(kv[0], os.Getenv(kv[0]))
+				os.Unsetenv(kv[0])
+			}
+			t.Setenv(halt.ShutdownEnv, tc.env)
+			if tc.env == "" {
+				os.Unsetenv(halt.ShutdownEnv)
+			}
+			old := readCmdline
+			readCmdline = func() ([]byte, error) { return []byte(tc.cmdline + "\n"), nil }
+			t.Cleanup(func() { readCmdline = old })
+
+			b := testBoot(t, meta, fakeIMDS(t, 404, nil))
+			if err := b.cmdline(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			b.imds = fakeIMDS(t, 404, nil) // cmdline set it from the environment
+			if err := runAfterNetwork(b); err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			p, err := plan.ReadFile(b.paths.Plan)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Command.Reboot != tc.want {
+				t.Errorf("plan command.reboot = %v, want %v", p.Command.Reboot, tc.want)
+			}
+			if got := strings.Contains(out.String(), "reboot at shutdown"); got != tc.want {
+				t.Errorf("summary says reboot at shutdown: %v, want %v:\n%s", got, tc.want, out)
+			}
+		})
 	}
 }
 

@@ -18,6 +18,11 @@ import (
 // "reboot" reboots; anything else (or nothing) powers off.
 const OnFailureEnv = "BOOTPLAN_ON_FAILURE"
 
+// ShutdownEnv names the kernel command-line variable that chooses what the machine does once
+// the workload has stopped and the clean shutdown is done: "reboot" reboots; anything else
+// (or nothing) powers off. Stage one reads it into the plan (Command.Reboot).
+const ShutdownEnv = "BOOTPLAN_SHUTDOWN"
+
 // Action is what to do with the machine at the end.
 type Action int
 
@@ -34,14 +39,15 @@ func (a Action) String() string {
 	return "powering off"
 }
 
-// FailureAction decides from the environment value and /proc/cmdline (either may be empty)
-// what a failed boot does. The environment wins; the command line is the fallback for a
-// kernel that did not pass the parameter on as environment.
-func FailureAction(env, cmdline string) Action {
+// ActionFrom decides from the value of the variable name in the environment and from
+// /proc/cmdline (either may be empty) whether to reboot or power off. The environment wins;
+// the command line is the fallback for a kernel that did not pass the parameter on as
+// environment. Only "reboot" (any case) reboots.
+func ActionFrom(name, env, cmdline string) Action {
 	v := env
 	if v == "" {
 		for _, f := range strings.Fields(cmdline) {
-			if s, ok := strings.CutPrefix(f, OnFailureEnv+"="); ok {
+			if s, ok := strings.CutPrefix(f, name+"="); ok {
 				v = strings.Trim(s, `"`)
 			}
 		}
@@ -52,10 +58,17 @@ func FailureAction(env, cmdline string) Action {
 	return PowerOffAction
 }
 
-func failureAction() Action {
+// FailureAction is what a failed boot does (OnFailureEnv).
+func FailureAction(env, cmdline string) Action { return ActionFrom(OnFailureEnv, env, cmdline) }
+
+// SystemAction is ActionFrom for the variable name, read from this process's environment and
+// /proc/cmdline.
+func SystemAction(name string) Action {
 	cmdline, _ := os.ReadFile("/proc/cmdline")
-	return FailureAction(os.Getenv(OnFailureEnv), string(cmdline))
+	return ActionFrom(name, os.Getenv(name), string(cmdline))
 }
+
+func failureAction() Action { return SystemAction(OnFailureEnv) }
 
 // Seams for tests; the real ones live in halt_linux.go.
 var (

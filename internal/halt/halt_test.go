@@ -31,6 +31,33 @@ func TestFailureAction(t *testing.T) {
 	}
 }
 
+// One parser serves both variables: each reads only its own name.
+func TestShutdownAction(t *testing.T) {
+	for _, tc := range []struct {
+		env, cmdline string
+		want         Action
+	}{
+		{"", "", PowerOffAction},
+		{"reboot", "", RebootAction},
+		{"poweroff", "BOOTPLAN_SHUTDOWN=reboot", PowerOffAction},
+		{"", "console=ttyS0 BOOTPLAN_SHUTDOWN=reboot quiet", RebootAction},
+		{"", `BOOTPLAN_SHUTDOWN="Reboot"`, RebootAction},
+		{"", "BOOTPLAN_ON_FAILURE=reboot", PowerOffAction},
+		{"", "BOOTPLAN_SHUTDOWN=poweroff", PowerOffAction},
+	} {
+		if got := ActionFrom(ShutdownEnv, tc.env, tc.cmdline); got != tc.want {
+			t.Errorf("ActionFrom(%s, %q, %q) = %v, want %v", ShutdownEnv, tc.env, tc.cmdline, got, tc.want)
+		}
+	}
+	if got := FailureAction("", "BOOTPLAN_SHUTDOWN=reboot"); got != PowerOffAction {
+		t.Errorf("BOOTPLAN_SHUTDOWN=reboot changed the failure action: %v", got)
+	}
+	t.Setenv(ShutdownEnv, "reboot")
+	if got := SystemAction(ShutdownEnv); got != RebootAction {
+		t.Errorf("SystemAction with %s=reboot in the environment = %v", ShutdownEnv, got)
+	}
+}
+
 // fake replaces the machine: it records what was asked and returns instead of ending.
 func fake(t *testing.T, pid1 bool, rebootErr error) (*bytes.Buffer, *[]string) {
 	t.Helper()

@@ -28,8 +28,8 @@ type MainOptions struct {
 type stepNamer interface{ StepName() string }
 
 // Main is stage two as PID 1: catch signals, start the reaper, load the plan, run its steps,
-// supervise the command, shut down, power off. It never returns: every path, panics
-// included, ends in halt (power-off or reboot).
+// supervise the command, shut down, power off (or reboot when the plan's command.reboot is
+// set). It never returns: every path, panics included, ends in halt (power-off or reboot).
 func Main(o MainOptions) {
 	sigs := CatchSignals() // first: nothing sent to PID 1 from now on is lost
 	r := reaper.New()
@@ -68,7 +68,7 @@ func Main(o MainOptions) {
 	if o.Execute == nil {
 		fail("stage2", errors.New("no step executor"))
 	}
-	sup = New(Config{Plan: p, Host: host, Reaper: r, Signals: sigs, IMDS: im, PowerButton: true})
+	sup = New(mainConfig(p, host, r, sigs, im))
 	// The monitors watch during the steps too: a power button press or a spot notice at boot
 	// cancels the steps and shuts down.
 	sup.StartMonitors()
@@ -92,6 +92,14 @@ func Main(o MainOptions) {
 		fail(failedStep(err), err)
 	}
 	sup.Run(cmd)
+}
+
+// mainConfig is the supervisor configuration Main runs plan p with: the power button watched,
+// and a reboot instead of a power-off at the end when the plan says so (command.reboot, from
+// BOOTPLAN_SHUTDOWN=reboot).
+func mainConfig(p *plan.Plan, host stage2.Host, r *reaper.Reaper, sigs *Signals, im *imds.Client) Config {
+	return Config{Plan: p, Host: host, Reaper: r, Signals: sigs, IMDS: im, PowerButton: true,
+		Reboot: p.Command.Reboot}
 }
 
 // failedStep names the step an Execute error comes from: a StepName method (graph.StepError

@@ -76,6 +76,7 @@ type helperConfig struct {
 	RestartCapMS  int
 	Volumes       []plan.Volume
 	Orphans       int
+	Reboot        bool // the plan's command.reboot
 }
 
 func setupNamespace() error {
@@ -162,34 +163,37 @@ func helperSupervise(cfg helperConfig) int {
 		fmt.Println("helper:", err)
 		return 1
 	}
-	p := &plan.Plan{Version: plan.Version, Services: cfg.Services, Volumes: cfg.Volumes}
+	p := &plan.Plan{Version: plan.Version, Services: cfg.Services, Volumes: cfg.Volumes,
+		Command: plan.Command{Reboot: cfg.Reboot}}
 	var im *imds.Client
 	if cfg.IMDS != "" {
 		im = imds.New(cfg.IMDS, imds.WithDeadline(2*time.Second), imds.WithBackoff(10*time.Millisecond, 50*time.Millisecond))
 	}
 	yes := true
 	done := make(chan struct{})
-	sup := New(Config{
-		Plan: p, Host: host, Reaper: r, Signals: sigs, IMDS: im,
-		Grace:        time.Duration(cfg.GraceMS) * time.Millisecond,
-		SpotInterval: time.Duration(cfg.SpotMS) * time.Millisecond,
-		RestartBase:  time.Duration(cfg.RestartBaseMS) * time.Millisecond,
-		RestartCap:   time.Duration(cfg.RestartCapMS) * time.Millisecond,
-		KillOthers:   &yes,
-		PowerOff: func(reboot bool) {
-			var ops []string
-			for _, e := range host.Journal() {
-				ops = append(ops, strings.TrimSpace(e.Op+" "+e.Detail))
-			}
-			fmt.Printf("JOURNAL %s\n", strings.Join(ops, "; "))
-			fmt.Printf("POWEROFF reboot=%v zombies=%d\n", reboot, zombies())
-			close(done)
-		},
-		Fail: func(f console.Failure) {
-			fmt.Printf("FAIL step=%s err=%v zombies=%d\n", f.Step, f.Err, zombies())
-			close(done)
-		},
-	})
+	// Main's configuration for this plan, with the test's timings and hooks; never the real
+	// power button.
+	c := mainConfig(p, host, r, sigs, im)
+	c.PowerButton = false
+	c.Grace = time.Duration(cfg.GraceMS) * time.Millisecond
+	c.SpotInterval = time.Duration(cfg.SpotMS) * time.Millisecond
+	c.RestartBase = time.Duration(cfg.RestartBaseMS) * time.Millisecond
+	c.RestartCap = time.Duration(cfg.RestartCapMS) * time.Millisecond
+	c.KillOthers = &yes
+	c.PowerOff = func(reboot bool) {
+		var ops []string
+		for _, e := range host.Journal() {
+			ops = append(ops, strings.TrimSpace(e.Op+" "+e.Detail))
+		}
+		fmt.Printf("JOURNAL %s\n", strings.Join(ops, "; "))
+		fmt.Printf("POWEROFF reboot=%v zombies=%d\n", reboot, zombies())
+		close(done)
+	}
+	c.Fail = func(f console.Failure) {
+		fmt.Printf("FAIL step=%s err=%v zombies=%d\n", f.Step, f.Err, zombies())
+		close(done)
+	}
+	sup := New(c)
 	if cfg.SpotMS == 0 {
 		sup.cfg.SpotInterval = -1
 	}
@@ -274,6 +278,25 @@ func TestPID1ExitStatuses(t *testing.T) {
 				t.Errorf("journal %q", j)
 			}
 		})
+	}
+}
+
+// A plan with command.reboot (BOOTPLAN_SHUTDOWN=reboot) ends the same clean shutdown with a
+// reboot: the last line says so and the hook is asked to reboot, not power off.
+func TestPID1RebootWhenThePlanSaysSo(t *testing.T) {
+	out := runPID1(t, "supervise", helperConfig{Main: []string{"/bin/sh", "-c", "exit 0"}, GraceMS: 2000, Reboot: true,
+		Volumes: []plan.Volume{{Kind: plan.KindEBS, Destination: "/data1"}}}, 30*time.Second)
+	mustContain(t, out, "main process exited: exited 0", "all processes exited during the grace period",
+		"rebooting", "POWEROFF reboot=true zombies=0")
+	if strings.Contains(out, "powering off") {
+		t.Error("a reboot plan printed powering off")
+	}
+	if strings.Index(out, "shutdown completed in") > strings.Index(out, "rebooting") {
+		t.Error("rebooting is logged before the shutdown completed")
+	}
+	j := regexp.MustCompile(`JOURNAL (.*)`).FindStringSubmatch(out)
+	if j == nil || !regexp.MustCompile(`sync.*unmount /data1.*remount`).MatchString(j[1]) {
+		t.Errorf("journal %q: the clean shutdown must come before the reboot", j)
 	}
 }
 

@@ -41,7 +41,7 @@ type Config struct {
 	Grace        time.Duration // 0: the plan's ShutdownGrace (0 allowed), else DefaultGrace
 	SpotInterval time.Duration // 0: DefaultSpotInterval; < 0: no spot monitor
 	PowerButton  bool          // load button+evdev and watch the ACPI power button
-	Reboot       bool          // reboot instead of powering off at the end
+	Reboot       bool          // reboot instead of powering off at the end (Main: the plan's command.reboot)
 
 	// KillOthers sends SIGTERM/SIGKILL to every process found in ProcRoot during shutdown.
 	// Nil means "only when this process is PID 1" — never scan and kill a developer's host.

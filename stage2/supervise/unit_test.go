@@ -209,6 +209,24 @@ func TestSignalsQueueAndShutdown(t *testing.T) {
 	}
 }
 
+// Main reboots instead of powering off exactly when the plan's command.reboot is set.
+func TestMainConfigRebootFromPlan(t *testing.T) {
+	for _, reboot := range []bool{false, true} {
+		p := &plan.Plan{Command: plan.Command{Reboot: reboot}}
+		c := mainConfig(p, nil, nil, &Signals{}, nil)
+		if c.Reboot != reboot || c.Plan != p || !c.PowerButton {
+			t.Errorf("plan reboot=%v: config reboot=%v power button=%v", reboot, c.Reboot, c.PowerButton)
+		}
+		var asked []bool
+		c.PowerOff = func(r bool) { asked = append(asked, r) }
+		s := New(c)
+		s.cfg.PowerOff(s.cfg.Reboot)
+		if len(asked) != 1 || asked[0] != reboot {
+			t.Errorf("plan reboot=%v: PowerOff hook asked %v", reboot, asked)
+		}
+	}
+}
+
 func TestGraceFromPlan(t *testing.T) {
 	withGrace := func(s int) *plan.Plan { return &plan.Plan{Command: plan.Command{ShutdownGrace: s}} }
 	for _, tc := range []struct {
