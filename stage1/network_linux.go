@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"time"
 
 	"github.com/bootplan/bootplan/internal/console"
@@ -338,6 +339,14 @@ func dhcpLease(ctx context.Context, env *netEnv, ifname string, mac net.Hardware
 	}
 	res := make(chan result, 1)
 	go func() {
+		// This goroutine is not the step's: a panic here (answers from the network are
+		// parsed on it) would kill PID 1 past the step runner's recover.
+		defer func() {
+			if p := recover(); p != nil {
+				console.Debugf("network: %s: DHCP exchange panicked: %v\n%s", ifname, p, debug.Stack())
+				res <- result{nil, fmt.Errorf("%s: DHCP exchange panicked: %v", ifname, p)}
+			}
+		}()
 		ack, err := dhcpExchange(ctx, client, ifname, mac)
 		res <- result{ack, err}
 	}()

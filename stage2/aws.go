@@ -7,8 +7,10 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -17,6 +19,10 @@ import (
 
 	"github.com/bootplan/bootplan/internal/imds"
 )
+
+// awsRequestTimeout bounds one AWS HTTP request, the response body included (an S3 object is
+// at most maxObjectSize); the SDK retries a timed-out request. A variable for tests.
+var awsRequestTimeout = 2 * time.Minute
 
 // ErrNoRegion is wrapped by the error returned when no region can be found (AWS_REGION unset
 // and IMDS has no placement/region). An optional source treats it as "missing".
@@ -76,7 +82,11 @@ func (a *AWS) configLocked(ctx context.Context) (aws.Config, error) {
 		}
 		return aws.Config{}, err
 	}
-	opts := []func(*config.LoadOptions) error{config.WithRegion(region)}
+	// Every request has a deadline: the steps have none of their own, and the SDK's default
+	// HTTP client waits forever for a server (or proxy) that accepted the connection and
+	// never answers, which would leave the boot hanging in silence.
+	opts := []func(*config.LoadOptions) error{config.WithRegion(region),
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(awsRequestTimeout))}
 	opts = append(opts, a.ConfigOptions...)
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {

@@ -106,6 +106,8 @@ func (rt *Runtime) PrepareCommand() (Cmd, error) {
 		return Cmd{}, err
 	}
 	argv[0] = resolved
+	// What logs and the journal show: the resolved program and the unexpanded arguments.
+	shown := append([]string{resolved}, c.Argv[1:]...)
 	dir := c.WorkingDir
 	if dir == "" {
 		dir = "/"
@@ -115,6 +117,7 @@ func (rt *Runtime) PrepareCommand() (Cmd, error) {
 		Name:       "command",
 		Path:       resolved,
 		Args:       argv,
+		ShownArgs:  shown,
 		Env:        EnvStrings(rt.Env),
 		Dir:        dir,
 		UID:        c.UID,

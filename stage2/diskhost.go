@@ -3,6 +3,12 @@ package stage2
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/bootplan/bootplan/internal/console"
+	"github.com/bootplan/bootplan/internal/imds"
+	"github.com/bootplan/bootplan/internal/uevent"
 )
 
 // DiskHost is what the disk steps (NVMe links, EBS, root growth) need from a host beyond Host.
@@ -23,6 +29,42 @@ type DiskHost interface {
 	// ResizePartition tells the kernel that partition partno of disk now spans
 	// [start, start+length) bytes (BLKPG_RESIZE_PARTITION).
 	ResizePartition(disk string, partno int, start, length int64) error
+}
+
+// ueventErrorPause spaces out receive errors, so a socket that keeps failing is not a busy
+// loop writing warnings to the console.
+var ueventErrorPause = time.Second
+
+// watchUevents is the uevent listener's loop, for as long as PID 1 runs (until ctx is done):
+// it calls added for every block device the kernel adds. It runs on a goroutine of its own,
+// where a panic would kill PID 1 (a kernel panic), so a panic while handling one event (NVMe
+// identify data, EC2 answers) is logged and the next event is handled.
+func watchUevents(ctx context.Context, next func(context.Context) (uevent.Event, error), added func(string, int)) {
+	for {
+		e, err := next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			console.Warnf("nvme: uevents: %v", err) // ENOBUFS: events lost; keep listening
+			if imds.Sleep(ctx, ueventErrorPause) != nil {
+				return
+			}
+			continue
+		}
+		if e.IsBlockAdd() {
+			handleUevent(e, added)
+		}
+	}
+}
+
+func handleUevent(e uevent.Event, added func(string, int)) {
+	defer func() {
+		if p := recover(); p != nil {
+			console.Errorf("nvme: handling the uevent for %s panicked: %v\n%s", e.DevName, p, debug.Stack())
+		}
+	}()
+	added(e.DevName, e.PartN)
 }
 
 var (

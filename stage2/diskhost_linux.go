@@ -8,7 +8,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/bootplan/bootplan/internal/console"
 	"github.com/bootplan/bootplan/internal/nvme"
 	"github.com/bootplan/bootplan/internal/uevent"
 )
@@ -31,19 +30,7 @@ func (h *LinuxHost) WatchBlockDevices(ctx context.Context, added func(string, in
 	}
 	go func() {
 		defer c.Close()
-		for {
-			e, err := c.Next(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				console.Warnf("nvme: uevents: %v", err) // ENOBUFS: events lost; keep listening
-				continue
-			}
-			if e.IsBlockAdd() {
-				added(e.DevName, e.PartN)
-			}
-		}
+		watchUevents(ctx, c.Next, added)
 	}()
 	return nil
 }

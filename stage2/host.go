@@ -62,9 +62,13 @@ type Host interface {
 
 // Cmd is a process to start.
 type Cmd struct {
-	Name       string   // label for logs and the sandbox journal ("init-script-0", "command"); optional
-	Path       string   // absolute path of the program
-	Args       []string // argv, Args[0] included
+	Name string   // label for logs and the sandbox journal ("init-script-0", "command"); optional
+	Path string   // absolute path of the program
+	Args []string // argv, Args[0] included
+	// ShownArgs is argv as logs and the sandbox journal show it: the plan's argv with its
+	// $(VAR) references unexpanded, because the expanded Args may hold secret values
+	// (--password=$(DB_PASSWORD)). Nil: Args are shown (they hold no expansion).
+	ShownArgs  []string
 	Env        []string // NAME=VALUE, the complete environment
 	Dir        string
 	UID, GID   uint32

@@ -317,7 +317,11 @@ func (h *SandboxHost) SetHostname(name string) error {
 }
 
 func describeCmd(cmd Cmd) string {
-	s := strings.Join(cmd.Args, " ")
+	args := cmd.Args
+	if cmd.ShownArgs != nil {
+		args = cmd.ShownArgs // never the expanded argv: it may hold secrets
+	}
+	s := strings.Join(args, " ")
 	if cmd.Name != "" {
 		s = cmd.Name + ": " + s
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bootplan/bootplan/internal/graph"
 	"github.com/bootplan/bootplan/plan"
 )
 
@@ -167,5 +168,40 @@ func TestSandboxRefusesEscapes(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
 		t.Errorf("written outside the root: %v", ents)
+	}
+}
+
+// A volume whose destination lies inside another volume's waits for it, whatever their order
+// in the plan: otherwise the inner mount may happen first and be hidden by the outer one.
+func TestSequenceNestedVolumesWaitForOuter(t *testing.T) {
+	p := &plan.Plan{Version: plan.Version, Command: plan.Command{Argv: []string{"/bin/app"}}}
+	p.Volumes = []plan.Volume{
+		{Kind: plan.KindEBS, Device: "/dev/sdg", Destination: "/data/sub", FSType: "ext4"},
+		{Kind: plan.KindSSM, Path: "/p", Destination: "/data/cfg/app"},
+		{Kind: plan.KindEBS, Device: "/dev/sdf", Destination: "/data", FSType: "ext4"},
+		{Kind: plan.KindEBS, Device: "/dev/sdh", Destination: "/data", FSType: "ext4"},
+	}
+	after := map[string][]string{}
+	for _, s := range Sequence(&Runtime{Plan: p}) {
+		after[s.Name] = s.After
+	}
+	has := func(step, dep string) bool {
+		for _, d := range after[step] {
+			if d == dep {
+				return true
+			}
+		}
+		return false
+	}
+	for _, c := range []struct{ step, dep string }{{"volume-0", "volume-2"}, {"volume-1", "volume-2"}, {"volume-0", "volume-3"}} {
+		if !has(c.step, c.dep) {
+			t.Errorf("%s does not wait for %s (after %v)", c.step, c.dep, after[c.step])
+		}
+	}
+	if has("volume-2", "volume-3") || has("volume-3", "volume-2") || has("volume-2", "volume-0") {
+		t.Errorf("unexpected dependencies: %v", after)
+	}
+	if _, err := graph.Check(Sequence(&Runtime{Plan: p})); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -442,3 +442,26 @@ func TestReplayCommandPath(t *testing.T) {
 		})
 	}
 }
+
+// The command's argv may reference secrets ($(DB_PASSWORD)): the process gets the expanded
+// value, but the console, the journal and the report only ever show the unexpanded form.
+func TestReplayCommandArgvSecretNotShown(t *testing.T) {
+	f := newFixture(t, imdsmock.Config{})
+	f.secret("app/db", secretDB)
+	p := f.basePlan()
+	p.EnvFrom = []plan.EnvFrom{{Kind: "secrets-manager", SecretID: "app/db", Name: "DB_PASSWORD"}}
+	p.Command.Argv = []string{"app", "--db-password=$(DB_PASSWORD)"}
+	p.Command.ReplaceInit = true
+	p.Env = []plan.EnvVar{{Name: "PATH", Value: "/bin"}}
+	_, cmd, err := f.run(p)
+	if err != nil {
+		t.Fatalf("Execute: %v\n%s", err, f.logs.String())
+	}
+	if want := []string{"/bin/app", "--db-password=" + secretDB}; strings.Join(cmd.Args, " ") != strings.Join(want, " ") {
+		t.Fatalf("args = %q, want %q", cmd.Args, want)
+	}
+	if j := f.journal(); !strings.Contains(j, "/bin/app --db-password=$(DB_PASSWORD)") {
+		t.Errorf("journal lacks the unexpanded command line:\n%s", j)
+	}
+	f.noLeak(nil, secretDB)
+}

@@ -62,17 +62,21 @@ func Sequence(rt *Runtime) []Step {
 	}})
 
 	volumeNames := make([]string, len(p.Volumes))
+	for i := range p.Volumes {
+		volumeNames[i] = fmt.Sprintf("volume-%d", i)
+	}
 	for i, v := range p.Volumes {
-		name := fmt.Sprintf("volume-%d", i)
-		volumeNames[i] = name
+		name := volumeNames[i]
 		var after []string
 		if v.Kind == plan.KindEBS {
 			after = []string{"link-nvme"}
 		} else {
 			after = []string{"env"}
 		}
-		for k := 0; k < i; k++ {
-			if holds(p.Volumes[k].Destination, v.Destination) {
+		// Whatever their order in the plan: /data must be mounted before /data/sub, or the
+		// inner mount ends up hidden under the outer one.
+		for k := range p.Volumes {
+			if k != i && holds(p.Volumes[k].Destination, v.Destination) {
 				after = append(after, volumeNames[k])
 			}
 		}

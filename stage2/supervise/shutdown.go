@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"runtime/debug"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -237,15 +239,29 @@ type unmounter interface {
 	Unmount(target string, flags int) error
 }
 
-// mountPoints lists the mounted volumes (ebs with a destination) in reverse plan order.
+// mountPoints lists the mounted volumes (ebs with a destination) in reverse plan order, except
+// that a mount point inside another one always comes before it: stage two mounts /data before
+// /data/sub whatever their plan order, so /data/sub must be unmounted first (else /data is
+// busy and only detached lazily, not cleanly unmounted before the power-off).
 func mountPoints(vols []plan.Volume) []string {
 	var out []string
 	for i := len(vols) - 1; i >= 0; i-- {
 		if v := vols[i]; v.Kind == plan.KindEBS && v.Destination != "" {
-			out = append(out, v.Destination)
+			out = append(out, path.Clean(v.Destination))
 		}
 	}
+	// Deeper paths first; among equal depths the reverse plan order is kept. A mount point
+	// inside another is always deeper than it.
+	sort.SliceStable(out, func(a, b int) bool { return depth(out[a]) > depth(out[b]) })
 	return out
+}
+
+// depth is the number of components of a clean absolute path ("/" is 0, "/a/b" is 2).
+func depth(p string) int {
+	if p == "/" {
+		return 0
+	}
+	return strings.Count(p, "/")
 }
 
 // unmountVolumes unmounts each volume, retrying a busy one, then lazily with a warning.

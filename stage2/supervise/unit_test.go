@@ -245,3 +245,22 @@ func TestGraceFromPlan(t *testing.T) {
 		}
 	}
 }
+
+// A mount point inside another one is unmounted first whatever the plan order (stage two
+// mounts the outer one first): unmounting /data while /data/sub is mounted fails (busy) and
+// ends in a lazy detach instead of a clean unmount before the power-off.
+func TestUnmountVolumesInnerFirst(t *testing.T) {
+	vols := []plan.Volume{
+		{Kind: plan.KindEBS, Destination: "/data/sub"},
+		{Kind: plan.KindEBS, Destination: "/logs"},
+		{Kind: plan.KindEBS, Destination: "/data"},
+		{Kind: plan.KindEBS, Destination: "/data/sub/deeper/"},
+		{Kind: plan.KindEBS, Destination: "/other"},
+	}
+	f := &fakeUnmount{}
+	unmountVolumes(f, vols, func(time.Duration) {})
+	want := "/data/sub/deeper:0 /data/sub:0 /other:0 /data:0 /logs:0"
+	if got := strings.Join(f.calls, " "); got != want {
+		t.Fatalf("calls\n got %s\nwant %s", got, want)
+	}
+}
