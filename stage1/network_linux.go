@@ -5,14 +5,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"runtime/debug"
 	"time"
 
+	"github.com/bootplan/bootplan/internal/backoff"
 	"github.com/bootplan/bootplan/internal/console"
-	"github.com/bootplan/bootplan/internal/imds"
 	"github.com/bootplan/bootplan/internal/netconf"
 	"github.com/bootplan/bootplan/plan"
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -378,8 +377,7 @@ func dhcpExchange(ctx context.Context, c *nclient4.Client, ifname string, mac ne
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%s: no DHCP lease within %s after %d attempts: %w", ifname, dhcpTimeout, attempt+1, last)
 		}
-		backoff := time.Duration(rand.Int64N(int64(200*time.Millisecond) << min(attempt, 3)))
-		if !sleepCtx(ctx, backoff) {
+		if !sleepCtx(ctx, backoff.Delay(200*time.Millisecond, 1600*time.Millisecond, attempt)) {
 			return nil, fmt.Errorf("%s: no DHCP lease within %s after %d attempts: %w", ifname, dhcpTimeout, attempt+1, last)
 		}
 	}
@@ -518,4 +516,4 @@ func deviceNumbers(ctx context.Context, md macLister) (map[string]int, error) {
 }
 
 // sleepCtx waits d; false when ctx ends first.
-func sleepCtx(ctx context.Context, d time.Duration) bool { return imds.Sleep(ctx, d) == nil }
+func sleepCtx(ctx context.Context, d time.Duration) bool { return backoff.Sleep(ctx, d) == nil }

@@ -6,8 +6,8 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/bootplan/bootplan/internal/backoff"
 	"github.com/bootplan/bootplan/internal/console"
-	"github.com/bootplan/bootplan/internal/imds"
 	"github.com/bootplan/bootplan/internal/uevent"
 )
 
@@ -47,7 +47,7 @@ func watchUevents(ctx context.Context, next func(context.Context) (uevent.Event,
 				return
 			}
 			console.Warnf("nvme: uevents: %v", err) // ENOBUFS: events lost; keep listening
-			if imds.Sleep(ctx, ueventErrorPause) != nil {
+			if backoff.Sleep(ctx, ueventErrorPause) != nil {
 				return
 			}
 			continue

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math/rand/v2"
 	"os"
 	"path"
 	"strings"
@@ -17,9 +16,9 @@ import (
 	"github.com/aws/smithy-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/bootplan/bootplan/internal/backoff"
 	"github.com/bootplan/bootplan/internal/console"
 	"github.com/bootplan/bootplan/internal/fsprobe"
-	"github.com/bootplan/bootplan/internal/imds"
 	"github.com/bootplan/bootplan/internal/mountopt"
 	"github.com/bootplan/bootplan/plan"
 )
@@ -39,7 +38,7 @@ const (
 )
 
 // sleepCtx waits d or until ctx is done; a variable so tests can run without waiting.
-var sleepCtx = imds.Sleep
+var sleepCtx = backoff.Sleep
 
 // clockNow is the clock of the EBS waits; a variable so tests can use a fake one.
 var clockNow = time.Now
@@ -200,7 +199,7 @@ func (rt *Runtime) waitForDevice(ctx context.Context, dev string, wait time.Dura
 			rt.rescanNVMe(ctx)
 			lastScan = clockNow()
 		}
-		d := min(imds.Backoff(attachBackoffBase, deviceBackoffCap, attempt, rand.Float64()), deadline.Sub(clockNow()))
+		d := min(backoff.Delay(attachBackoffBase, deviceBackoffCap, attempt), deadline.Sub(clockNow()))
 		if err := sleepCtx(ctx, max(d, time.Millisecond)); err != nil {
 			return err
 		}
@@ -302,7 +301,7 @@ func (rt *Runtime) attachByTags(ctx context.Context, v plan.Volume, wait time.Du
 		if attempt == 0 {
 			console.Infof("ebs %s: waiting for an available volume with %s in %s", v.Device, tagText(v.Attachment.Tags), az)
 		}
-		d := min(imds.Backoff(attachBackoffBase, attachBackoffCap, attempt, rand.Float64()), deadline.Sub(clockNow()))
+		d := min(backoff.Delay(attachBackoffBase, attachBackoffCap, attempt), deadline.Sub(clockNow()))
 		if err := sleepCtx(ctx, max(d, time.Millisecond)); err != nil {
 			return err
 		}

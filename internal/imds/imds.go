@@ -9,13 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/bootplan/bootplan/internal/backoff"
 )
 
 // DefaultEndpoint is the IMDS address on EC2.
@@ -159,31 +160,7 @@ func (c *Client) GetString(ctx context.Context, path string) (string, error) {
 
 // sleep waits a full-jitter backoff; false when the context ends first.
 func (c *Client) sleep(ctx context.Context, attempt int) bool {
-	return Sleep(ctx, Backoff(c.baseDelay, c.maxDelay, attempt, rand.Float64())) == nil
-}
-
-// Sleep waits d, or until ctx is done (then it returns ctx's error). It is the wait that goes
-// with Backoff, for this client's retries and the other retry loops of both stages.
-func Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// Backoff is full jitter: r·min(max, base·2^attempt), with r in [0,1).
-func Backoff(base, max time.Duration, attempt int, r float64) time.Duration {
-	d := max
-	if attempt < 30 {
-		if e := base << attempt; e < max && e > 0 {
-			d = e
-		}
-	}
-	return time.Duration(r * float64(d))
+	return backoff.Sleep(ctx, backoff.Delay(c.baseDelay, c.maxDelay, attempt)) == nil
 }
 
 func (c *Client) dropToken() {

@@ -161,24 +161,6 @@ func TestTokenRequestRefused(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	for _, tc := range []struct {
-		attempt int
-		r       float64
-		want    time.Duration
-	}{
-		{0, 0.5, 50 * time.Millisecond},
-		{1, 0.5, 100 * time.Millisecond},
-		{10, 0.5, time.Second},
-		{63, 0.99, 1980 * time.Millisecond},
-		{2, 0, 0},
-	} {
-		if got := Backoff(100*time.Millisecond, 2*time.Second, tc.attempt, tc.r); got != tc.want {
-			t.Errorf("Backoff(attempt %d, r %v) = %s, want %s", tc.attempt, tc.r, got, tc.want)
-		}
-	}
-}
-
 func TestEndpointFromEnv(t *testing.T) {
 	t.Setenv(EndpointEnv, "http://10.0.0.1:8080/")
 	if got := FromEnv().Endpoint(); got != "http://10.0.0.1:8080" {
