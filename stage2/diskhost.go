@@ -11,10 +11,8 @@ import (
 	"github.com/bootplan/bootplan/internal/uevent"
 )
 
-// DiskHost is what the disk steps (NVMe links, EBS, root growth) need from a host beyond Host.
-// It is a separate interface so that test doubles of Host need not grow: a host without it
-// simply has no NVMe names, no hot-plug and no root growth (each step says so at debug level).
-// LinuxHost and SandboxHost implement it.
+// DiskHost is the part of Host the disk steps (NVMe links, EBS, root growth) use, kept in this
+// file beside them. Every Host has it (Host embeds it).
 type DiskHost interface {
 	// NVMeIdentify returns the 4096-byte Identify Controller data of the NVMe device at dev.
 	NVMeIdentify(dev string) ([]byte, error)

@@ -122,10 +122,8 @@ func unixMode(m plan.Mode) fs.FileMode {
 
 // describeDevice names a device for messages: "/dev/sdf (nvme1n1)" for a link.
 func (rt *Runtime) describeDevice(dev string) string {
-	if dh, ok := rt.Host.(DiskHost); ok {
-		if t, err := dh.Readlink(dev); err == nil {
-			return fmt.Sprintf("%s (%s)", dev, path.Base(t))
-		}
+	if t, err := rt.Host.Readlink(dev); err == nil {
+		return fmt.Sprintf("%s (%s)", dev, path.Base(t))
 	}
 	return dev
 }

@@ -16,6 +16,8 @@ import (
 // Paths are always as seen on the machine ("/etc/ledger/config.toml"); the sandbox maps them
 // under its root and refuses any that would leave it.
 type Host interface {
+	DiskHost
+
 	// Files.
 	ReadFile(path string) ([]byte, error)
 	Lstat(path string) (fs.FileInfo, error)

@@ -27,11 +27,7 @@ import (
 // (volumes may be attached at any time), independent of ctx's cancellation. Failures are
 // logged: a missing name shows up as a clear timeout in the step that needs it.
 func (rt *Runtime) LinkNVMe(ctx context.Context) error {
-	dh, ok := rt.Host.(DiskHost)
-	if !ok {
-		console.Debugf("nvme: host cannot identify devices; no EC2 device names")
-		return nil
-	}
+	dh := rt.Host
 	l := rt.nvmeLinker(dh)
 	forever := context.WithoutCancel(ctx)
 	if err := dh.WatchBlockDevices(forever, func(dev string, partn int) {
@@ -231,7 +227,5 @@ func (l *nvmeLinker) makeLink(name, dev string) {
 // rescanNVMe links devices again (a wait for a device name calls it now and then, in case a
 // lookup failed when the device appeared).
 func (rt *Runtime) rescanNVMe(ctx context.Context) {
-	if dh, ok := rt.Host.(DiskHost); ok {
-		rt.nvmeLinker(dh).coldplug(ctx)
-	}
+	rt.nvmeLinker(rt.Host).coldplug(ctx)
 }

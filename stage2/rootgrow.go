@@ -40,17 +40,12 @@ type rootDevice struct {
 }
 
 func (rt *Runtime) growRoot(ctx context.Context) error {
-	h := rt.Host
-	dh, ok := h.(DiskHost)
-	if !ok {
-		return errors.New("host cannot write devices")
-	}
 	rd, err := rt.findRoot()
 	if err != nil {
 		return err
 	}
 	if rd.partn > 0 {
-		if err := rt.growPartition(dh, rd); err != nil {
+		if err := rt.growPartition(rd); err != nil {
 			return err
 		}
 	}
@@ -130,7 +125,8 @@ func (rt *Runtime) sysInt(p string) (int64, error) {
 	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
 }
 
-func (rt *Runtime) growPartition(dh DiskHost, rd rootDevice) error {
+func (rt *Runtime) growPartition(rd rootDevice) error {
+	dh := rt.Host
 	h := rt.Host
 	disk := "/dev/" + rd.disk
 	size512, err := rt.sysInt("/sys/block/" + rd.disk + "/size")
