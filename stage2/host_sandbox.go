@@ -173,6 +173,13 @@ func (h *SandboxHost) MkdirAll(p string, perm fs.FileMode) ([]string, error) {
 			return created, h.wrap("mkdir", "/"+cur, err)
 		}
 		if err := h.root.Mkdir(cur, perm); err != nil {
+			// Volume steps run in parallel: another one may have made this directory
+			// between the Stat and the Mkdir. That is success, not ours to report.
+			if errors.Is(err, fs.ErrExist) {
+				if fi, serr := h.root.Stat(cur); serr == nil && fi.IsDir() {
+					continue
+				}
+			}
 			return created, h.wrap("mkdir", "/"+cur, err)
 		}
 		created = append(created, "/"+cur)
