@@ -146,7 +146,7 @@ func runCompile(args []string) int {
 	root := fs.String("root", "", "image root: DIR/etc/passwd, DIR/etc/group, DIR/.easyto/services")
 	now := fs.String("now", "", "compile time to record (RFC3339; default: now)")
 	strict := fs.Bool("strict", false, "unknown keys are errors (as in validate), not warnings")
-	out := fs.String("o", "-", "output plan file (written 0600, atomically); - for stdout")
+	out := fs.String("o", "-", "output plan file (written 0600, atomically; a device or FIFO such as /dev/null is written to, never replaced); - for stdout")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return 2
@@ -193,7 +193,7 @@ func runCompile(args []string) int {
 		os.Stdout.Write(b)
 		return 0
 	}
-	if err := fsutil.WriteAtomic(*out, b, 0o600, -1, -1); err != nil {
+	if err := fsutil.WriteOutput(*out, b, 0o600); err != nil {
 		return errorf("compile", "%v", err)
 	}
 	return 0

@@ -4,7 +4,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/bootplan/bootplan/plan"
 )
@@ -102,5 +105,33 @@ func TestValidateCompileShow(t *testing.T) {
 	}
 	if code, _, _ := capture(t, "nope"); code != 2 {
 		t.Errorf("unknown command: %d", code)
+	}
+}
+
+// `bootplan compile -o /dev/null` run as root must leave the device node a device node (an
+// atomic replace used to turn it into a regular 0600 file). A device node of the same
+// numbers in a temporary directory stands in for /dev/null.
+func TestCompileOutputDevice(t *testing.T) {
+	dir := t.TempDir()
+	ud := filepath.Join(dir, "user-data.yaml")
+	meta := filepath.Join(dir, "metadata.json")
+	if err := os.WriteFile(ud, []byte("command: [/bin/app]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(meta, []byte(`{"config":{"Entrypoint":["/e"]}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	null := filepath.Join(dir, "null")
+	if err := syscall.Mknod(null, syscall.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("mknod needs root (CI is set, so this is a failure): %v", err)
+		}
+		t.Skipf("SKIPPED (not root): cannot make a device node to test with: %v", err)
+	}
+	if code, _, stderr := capture(t, "compile", "-metadata", meta, ud, "-o", null); code != 0 {
+		t.Fatalf("compile -o %s: %d %s", null, code, stderr)
+	}
+	if fi, err := os.Lstat(null); err != nil || fi.Mode().Type() != os.ModeDevice|os.ModeCharDevice {
+		t.Fatalf("after compile -o, %s is %v, %v; want the character device still", null, fi.Mode(), err)
 	}
 }
