@@ -103,6 +103,7 @@ func (b *boot) mounts(ctx context.Context) error {
 		return err
 	}
 	ensureStdio()
+	protectLinks()
 	return nil
 }
 

@@ -429,3 +429,33 @@ func TestListServices(t *testing.T) {
 		t.Fatalf("missing dir: %v, %v", got, err)
 	}
 }
+
+// Stage one sets the link-protection sysctls, in order, and says so in one line; one the
+// kernel lacks is a warning, not a failure.
+func TestProtectLinks(t *testing.T) {
+	out := captureConsole(t)
+	old := writeSysctl
+	t.Cleanup(func() { writeSysctl = old })
+	var got []string
+	writeSysctl = func(name, value string) error { got = append(got, name+"="+value); return nil }
+	protectLinks()
+	want := []string{"fs.protected_hardlinks=1", "fs.protected_symlinks=1", "fs.protected_fifos=1", "fs.protected_regular=2"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("wrote %v, want %v", got, want)
+	}
+	if lines := strings.Split(strings.TrimSpace(out.String()), "\n"); len(lines) != 1 || !strings.Contains(lines[0], "link protection: "+strings.Join(want, " ")) {
+		t.Errorf("console:\n%s", out.String())
+	}
+
+	out.buf.Reset()
+	writeSysctl = func(name, value string) error {
+		if name == "fs.protected_regular" {
+			return errors.New("no such file or directory")
+		}
+		return nil
+	}
+	protectLinks()
+	if s := out.String(); !strings.Contains(s, "warning: link protection: could not set fs.protected_regular (no such file or directory)") || !strings.Contains(s, "fs.protected_fifos=1") {
+		t.Errorf("console:\n%s", s)
+	}
+}

@@ -144,8 +144,13 @@ func (rt *Runtime) checkNoSymlinks(dst, full string) error {
 	return nil
 }
 
-// writeVolumeFile writes one file of a volume: parents created 0755 and only those chowned,
-// file written atomically with the volume's mode and owner.
+// writeVolumeFile writes one file of a volume: missing parents created 0755, file written
+// atomically with the volume's mode (setuid, setgid and sticky honoured, as on EBS) and owner.
+//
+// Of the directories it creates, only those at or below a directory destination (the tree of
+// an S3 prefix or SSM path) get the volume's owner; those above the destination stay root's,
+// so the workload never owns a directory in which PID 1 writes files at every boot unless
+// that directory is the volume's own tree.
 func (rt *Runtime) writeVolumeFile(v plan.Volume, full string, data []byte) error {
 	if err := rt.checkNoSymlinks(v.Destination, full); err != nil {
 		return err
@@ -154,12 +159,16 @@ func (rt *Runtime) writeVolumeFile(v plan.Volume, full string, data []byte) erro
 	if err != nil {
 		return err
 	}
+	dst := path.Clean(v.Destination)
 	for _, d := range created {
+		if d != dst && !strings.HasPrefix(d, strings.TrimSuffix(dst, "/")+"/") {
+			continue // above the destination: root's
+		}
 		if err := rt.Host.Chown(d, int(v.UID), int(v.GID)); err != nil {
 			return err
 		}
 	}
-	return rt.Host.WriteFileAtomic(full, data, fs.FileMode(v.Mode), int(v.UID), int(v.GID))
+	return rt.Host.WriteFileAtomic(full, data, unixMode(v.Mode), int(v.UID), int(v.GID))
 }
 
 // writeEntries checks every path first (nothing is written when one would escape), then

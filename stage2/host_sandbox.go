@@ -200,8 +200,23 @@ func (h *SandboxHost) WriteFileAtomic(p string, data []byte, perm fs.FileMode, u
 	if err := fsutil.WriteAtomicIn(h.root, r, data, perm, -1, -1); err != nil {
 		return h.wrap("write", p, err)
 	}
-	h.record("write", "%s (%04o, %s, %d bytes)", path.Clean("/"+r), uint32(perm.Perm()), owner(uid, gid), len(data))
+	h.record("write", "%s (%04o, %s, %d bytes)", path.Clean("/"+r), modeBits(perm), owner(uid, gid), len(data))
 	return nil
+}
+
+// modeBits is perm as chmod writes it (04755), setuid, setgid and sticky included.
+func modeBits(perm fs.FileMode) uint32 {
+	b := uint32(perm.Perm())
+	if perm&fs.ModeSetuid != 0 {
+		b |= 0o4000
+	}
+	if perm&fs.ModeSetgid != 0 {
+		b |= 0o2000
+	}
+	if perm&fs.ModeSticky != 0 {
+		b |= 0o1000
+	}
+	return b
 }
 
 func owner(uid, gid int) string {
@@ -232,7 +247,7 @@ func (h *SandboxHost) Chmod(p string, perm fs.FileMode) error {
 	if err := h.root.Chmod(r, perm); err != nil {
 		return h.wrap("chmod", p, err)
 	}
-	h.record("chmod", "%s %04o", p, uint32(perm.Perm()))
+	h.record("chmod", "%s %04o", p, modeBits(perm))
 	return nil
 }
 
