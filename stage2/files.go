@@ -144,31 +144,32 @@ func (rt *Runtime) checkNoSymlinks(dst, full string) error {
 	return nil
 }
 
-// writeVolumeFile writes one file of a volume: missing parents created 0755, file written
-// atomically with the volume's mode (setuid, setgid and sticky honoured, as on EBS) and owner.
+// writeVolumeFile writes one file of a volume with the volume's mode (setuid, setgid and
+// sticky honoured, as on EBS) and owner.
 //
-// Of the directories it creates, only those at or below a directory destination (the tree of
-// an S3 prefix or SSM path) get the volume's owner; those above the destination stay root's,
-// so the workload never owns a directory in which PID 1 writes files at every boot unless
-// that directory is the volume's own tree.
+// Missing directories above the destination are created 0755 and stay root's. The
+// destination and everything below it (the tree of an S3 prefix or SSM path, which the
+// workload may own) are walked one directory at a time without following symlinks, missing
+// ones created 0755 with the volume's owner, and the file is written with the safe writer in
+// the last one (internal/fsutil): nothing planted there, before or during the write, can make
+// PID 1 write or chown anything else.
 func (rt *Runtime) writeVolumeFile(v plan.Volume, full string, data []byte) error {
 	if err := rt.checkNoSymlinks(v.Destination, full); err != nil {
 		return err
 	}
-	created, err := rt.Host.MkdirAll(path.Dir(full), 0o755)
-	if err != nil {
+	dst := path.Clean(v.Destination)
+	if dst == "/" || !path.IsAbs(dst) {
+		return fmt.Errorf("destination %q: want an absolute path below /", v.Destination)
+	}
+	base, rel := path.Dir(dst), path.Base(dst)
+	if full != dst {
+		rel += "/" + strings.TrimPrefix(full, dst+"/")
+	}
+	if _, err := rt.Host.MkdirAll(base, 0o755); err != nil {
 		return err
 	}
-	dst := path.Clean(v.Destination)
-	for _, d := range created {
-		if d != dst && !strings.HasPrefix(d, strings.TrimSuffix(dst, "/")+"/") {
-			continue // above the destination: root's
-		}
-		if err := rt.Host.Chown(d, int(v.UID), int(v.GID)); err != nil {
-			return err
-		}
-	}
-	return rt.Host.WriteFileAtomic(full, data, unixMode(v.Mode), int(v.UID), int(v.GID))
+	_, err := rt.Host.WriteFileBeneath(base, rel, data, unixMode(v.Mode), int(v.UID), int(v.GID))
+	return err
 }
 
 // writeEntries checks every path first (nothing is written when one would escape), then

@@ -29,6 +29,11 @@ type Host interface {
 	// WriteFileAtomic writes a temporary file in the same directory, fsyncs, chmods, chowns
 	// (uid/gid < 0 = leave), renames over path and fsyncs the directory.
 	WriteFileAtomic(path string, data []byte, perm fs.FileMode, uid, gid int) error
+	// WriteFileBeneath writes base/rel as WriteFileAtomic does, but never follows a symlink
+	// at any component of rel, even one planted while it runs (the workload may own the
+	// directories below base): missing directories of rel are created 0755 and given
+	// uid:gid. It returns the directories it created (outermost first).
+	WriteFileBeneath(base, rel string, data []byte, perm fs.FileMode, uid, gid int) (created []string, err error)
 	Chown(path string, uid, gid int) error
 	Chmod(path string, perm fs.FileMode) error
 	Remove(path string) error

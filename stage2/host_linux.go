@@ -31,7 +31,6 @@ type LinuxHost struct {
 // NewLinuxHost returns the real host using r for every child.
 func NewLinuxHost(r *reaper.Reaper) *LinuxHost { return &LinuxHost{Reaper: r} }
 
-func (h *LinuxHost) ReadFile(p string) ([]byte, error)       { return os.ReadFile(p) }
 func (h *LinuxHost) Lstat(p string) (fs.FileInfo, error)     { return os.Lstat(p) }
 func (h *LinuxHost) Stat(p string) (fs.FileInfo, error)      { return os.Stat(p) }
 func (h *LinuxHost) ReadDir(p string) ([]fs.DirEntry, error) { return os.ReadDir(p) }
@@ -95,6 +94,26 @@ func (h *LinuxHost) MkdirAll(p string, perm fs.FileMode) ([]string, error) {
 
 func (h *LinuxHost) WriteFileAtomic(p string, data []byte, perm fs.FileMode, uid, gid int) error {
 	return fsutil.WriteAtomic(p, data, perm, uid, gid)
+}
+
+// ReadFile reads a file; a FIFO, socket or device planted where a file is expected is an
+// error at once (O_NONBLOCK: opening a FIFO never waits for a writer).
+func (h *LinuxHost) ReadFile(p string) ([]byte, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("read %s: not a regular file (%v)", p, fi.Mode().Type())
+	}
+	return io.ReadAll(f)
+}
+
+func (h *LinuxHost) WriteFileBeneath(base, rel string, data []byte, perm fs.FileMode, uid, gid int) ([]string, error) {
+	return fsutil.WriteBeneath(base, rel, data, perm, uid, gid, uid, gid)
 }
 
 func (h *LinuxHost) ReadDevice(p string, off int64, n int) ([]byte, error) {

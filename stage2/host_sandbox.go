@@ -204,6 +204,38 @@ func (h *SandboxHost) WriteFileAtomic(p string, data []byte, perm fs.FileMode, u
 	return nil
 }
 
+// WriteFileBeneath refuses a symlink at any directory of rel, then creates the missing ones
+// (chowns recorded) and writes the file. The sandbox is not raced by a workload, so checking
+// first is enough here; the machine's host does it race-free.
+func (h *SandboxHost) WriteFileBeneath(base, rel string, data []byte, perm fs.FileMode, uid, gid int) ([]string, error) {
+	full := path.Join(base, rel)
+	cur := base
+	comps := strings.Split(rel, "/")
+	for _, c := range comps[:len(comps)-1] {
+		cur = path.Join(cur, c)
+		fi, err := h.Lstat(cur)
+		if errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !fi.IsDir() {
+			return nil, fmt.Errorf("write %s: %s %w", full, cur, fsutil.ErrSymlinkInPath)
+		}
+	}
+	created, err := h.MkdirAll(path.Dir(full), 0o755)
+	if err != nil {
+		return created, err
+	}
+	for _, d := range created {
+		if err := h.Chown(d, uid, gid); err != nil {
+			return created, err
+		}
+	}
+	return created, h.WriteFileAtomic(full, data, perm, uid, gid)
+}
+
 // modeBits is perm as chmod writes it (04755), setuid, setgid and sticky included.
 func modeBits(perm fs.FileMode) uint32 {
 	b := uint32(perm.Perm())

@@ -44,12 +44,12 @@ func WriteAtomic(p string, data []byte, perm fs.FileMode, uid, gid int) error {
 	if dir == "" {
 		dir = "."
 	}
-	root, err := os.OpenRoot(dir)
+	d, err := openDir(dir)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", p, err)
 	}
-	defer root.Close()
-	if err := WriteAtomicIn(root, base, data, perm, uid, gid); err != nil {
+	defer d.Close()
+	if err := WriteAtomicIn(d, base, data, perm, uid, gid); err != nil {
 		return fmt.Errorf("write %s: %w", p, err)
 	}
 	return nil
