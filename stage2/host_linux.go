@@ -96,21 +96,8 @@ func (h *LinuxHost) WriteFileAtomic(p string, data []byte, perm fs.FileMode, uid
 	return fsutil.WriteAtomic(p, data, perm, uid, gid)
 }
 
-// ReadFile reads a file; a FIFO, socket or device planted where a file is expected is an
-// error at once (O_NONBLOCK: opening a FIFO never waits for a writer).
-func (h *LinuxHost) ReadFile(p string) ([]byte, error) {
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil {
-		return nil, err
-	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("read %s: not a regular file (%v)", p, fi.Mode().Type())
-	}
-	return io.ReadAll(f)
-}
+// ReadFile reads a regular file and never waits on a FIFO (fsutil.ReadFile).
+func (h *LinuxHost) ReadFile(p string) ([]byte, error) { return fsutil.ReadFile(p) }
 
 func (h *LinuxHost) WriteFileBeneath(base, rel string, data []byte, perm fs.FileMode, uid, gid int) ([]string, error) {
 	return fsutil.WriteBeneath(base, rel, data, perm, uid, gid, uid, gid)

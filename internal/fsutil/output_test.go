@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -52,5 +53,19 @@ func TestWriteOutputDeviceAndFIFO(t *testing.T) {
 	}
 	if fi, err := os.Lstat(dev); err != nil || fi.Mode().Type() != os.ModeDevice|os.ModeCharDevice {
 		t.Errorf("device node is now %v, %v; want a character device", fi.Mode(), err)
+	}
+}
+
+func TestReadFileNeverWaitsOnFIFO(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	must(t, syscall.Mkfifo(fifo, 0o600))
+	if _, err := ReadFile(fifo); err == nil || !strings.Contains(err.Error(), "not a regular file (FIFO)") {
+		t.Errorf("ReadFile(FIFO) = %v, want a refusal", err)
+	}
+	reg := filepath.Join(dir, "f")
+	must(t, os.WriteFile(reg, []byte("abc"), 0o600))
+	if b, err := ReadFile(reg); err != nil || string(b) != "abc" {
+		t.Errorf("ReadFile = %q, %v", b, err)
 	}
 }
