@@ -26,8 +26,10 @@ type Host interface {
 	// MkdirAll creates path and its missing parents with perm and returns the directories it
 	// created (outermost first), so callers chown only what they made.
 	MkdirAll(path string, perm fs.FileMode) (created []string, err error)
-	// WriteFileAtomic writes a temporary file in the same directory, fsyncs, chmods, chowns
-	// (uid/gid < 0 = leave), renames over path and fsyncs the directory.
+	// WriteFileAtomic writes a new file under an unpredictable name in the same directory
+	// (internal/fsutil: O_EXCL, never through a planted link or FIFO), chowns (uid/gid < 0 =
+	// leave), chmods (setuid/setgid/sticky kept), fsyncs, renames over path and fsyncs the
+	// directory.
 	WriteFileAtomic(path string, data []byte, perm fs.FileMode, uid, gid int) error
 	// WriteFileBeneath writes base/rel as WriteFileAtomic does, but never follows a symlink
 	// at any component of rel, even one planted while it runs (the workload may own the
