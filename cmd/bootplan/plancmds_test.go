@@ -104,3 +104,26 @@ func TestValidateCompileShow(t *testing.T) {
 		t.Errorf("unknown command: %d", code)
 	}
 }
+
+// TestValidateHugeFile: validate reads at most one byte past the user-data limit and
+// answers with the limit (a sparse 1 GiB file, never read whole).
+func TestValidateHugeFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "huge.yaml")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("# ")
+	if err := f.Truncate(1 << 30); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	b, _, err := readInput(p)
+	if err != nil || len(b) != plan.MaxUserDataBytes+1 {
+		t.Fatalf("readInput: %d bytes, %v; want %d", len(b), err, plan.MaxUserDataBytes+1)
+	}
+	code, _, stderr := capture(t, "validate", p)
+	if code != 1 || !strings.Contains(stderr, "larger than 256 KiB as fetched") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("validate of a 1 GiB file: %d %q", code, stderr)
+	}
+}
