@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -125,5 +128,25 @@ func TestValidateHugeFile(t *testing.T) {
 	code, _, stderr := capture(t, "validate", p)
 	if code != 1 || !strings.Contains(stderr, "larger than 256 KiB as fetched") || strings.Count(stderr, "\n") != 1 {
 		t.Errorf("validate of a 1 GiB file: %d %q", code, stderr)
+	}
+}
+
+// TestValidateAliasBomb: validate on gzipped user data whose aliases expand to 300 MB
+// answers with the expansion budget on one line (the VM scenario alias-bomb boots the same).
+func TestValidateAliasBomb(t *testing.T) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write([]byte("x-big: &big \"" + strings.Repeat("a", 200<<10) + "\"\nenv:\n"))
+	for i := range 1500 {
+		fmt.Fprintf(zw, "  - {name: V%d, value: *big}\n", i)
+	}
+	zw.Close()
+	p := filepath.Join(t.TempDir(), "bomb.yaml.gz")
+	if err := os.WriteFile(p, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := capture(t, "validate", p)
+	if code != 1 || !strings.Contains(stderr, p+":7:23: user data is larger than 1 MiB once YAML aliases are expanded") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("validate of an alias bomb: %d %q", code, stderr)
 	}
 }
