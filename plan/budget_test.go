@@ -53,7 +53,7 @@ func aliasBomb(t testing.TB, size, n int) []byte {
 // validateMeasured runs what `bootplan validate USER-DATA` runs (Compile, strict, no image
 // root) and, when it compiles, encodes the plan as stage one and `bootplan compile` do. It
 // returns the bytes allocated meanwhile.
-func validateMeasured(raw []byte) (err error, allocated uint64) {
+func validateMeasured(raw []byte) (allocated uint64, err error) {
 	var m0, m1 runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&m0)
@@ -62,7 +62,7 @@ func validateMeasured(raw []byte) (err error, allocated uint64) {
 		_, err = Encode(p)
 	}
 	runtime.ReadMemStats(&m1)
-	return err, m1.TotalAlloc - m0.TotalAlloc
+	return m1.TotalAlloc - m0.TotalAlloc, err
 }
 
 const allocBudget = 100 << 20 // what validate may allocate on any bomb
@@ -117,7 +117,7 @@ func TestBudgetBombs(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := tc.raw()
-			err, alloc := validateMeasured(raw)
+			alloc, err := validateMeasured(raw)
 			t.Logf("%d bytes in, %d MB allocated: %v", len(raw), alloc>>20, err)
 			if err == nil {
 				t.Fatalf("accepted; want an error containing %q", tc.want)
@@ -147,7 +147,7 @@ func TestBudgetNodeTreeAtLimit(t *testing.T) {
 			if len(raw) > MaxUserDataBytes {
 				t.Fatalf("test input is %d bytes, over the limit", len(raw))
 			}
-			err, alloc := validateMeasured(raw)
+			alloc, err := validateMeasured(raw)
 			t.Logf("%d bytes, %d MB allocated: %v", len(raw), alloc>>20, err)
 			if err != nil && !strings.Contains(err.Error(), "bootplan's limit") {
 				t.Errorf("error %q is not a budget error", err)
@@ -179,7 +179,7 @@ func TestBudgetWithinLimits(t *testing.T) {
 				t.Fatalf("test input is %d bytes, over the limit", len(ud))
 			}
 			for _, raw := range [][]byte{[]byte(ud), gzipped(t, func(w io.Writer) { io.WriteString(w, ud) })} {
-				if err, _ := validateMeasured(raw); err != nil {
+				if _, err := validateMeasured(raw); err != nil {
 					t.Fatalf("%d bytes refused: %v", len(raw), err)
 				}
 			}
