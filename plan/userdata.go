@@ -101,6 +101,10 @@ func ParseUserData(file string, raw []byte, strict bool) (*UserData, Diagnostics
 		p.yamlError(err)
 		return nil, p.diags
 	}
+	// Before anything follows an alias: the expanded size, charged per use (plan/budget.go).
+	if d := CheckExpansion(p.file, &doc); d != nil {
+		return nil, Diagnostics{*d}
+	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
 		p.errorf(&extra, "", "user data holds more than one YAML document (found a second \"---\"): keep one")
@@ -127,8 +131,12 @@ func ParseUserData(file string, raw []byte, strict bool) (*UserData, Diagnostics
 }
 
 // Gunzip decompresses b when it starts with the gzip magic (1f 8b); other input is returned
-// as is.
+// as is. Either way the result is at most MaxUserDataBytes, else it is an error (decompression
+// stops one byte past the limit: never a silent truncation).
 func Gunzip(b []byte) ([]byte, error) {
+	if len(b) > MaxUserDataBytes {
+		return nil, errUserDataSize("as fetched")
+	}
 	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
 		return b, nil
 	}
@@ -136,9 +144,12 @@ func Gunzip(b []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("user data looks gzip-compressed but is not valid gzip: %v", err)
 	}
-	out, err := io.ReadAll(io.LimitReader(zr, 64<<20))
+	out, err := io.ReadAll(io.LimitReader(zr, MaxUserDataBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("user data looks gzip-compressed but does not decompress: %v", err)
+	}
+	if len(out) > MaxUserDataBytes {
+		return nil, errUserDataSize("after gzip decompression")
 	}
 	return out, nil
 }
@@ -149,9 +160,13 @@ type parser struct {
 	diags     Diagnostics
 	budget    int
 	exhausted bool
+	dropped   [2]int // diagnostics over maxDiagnostics, by severity (plan/budget.go)
 }
 
 func (p *parser) add(sev Severity, n *yaml.Node, path, format string, args ...any) {
+	if p.full(sev) {
+		return
+	}
 	d := Diagnostic{File: p.file, Path: path, Message: fmt.Sprintf(format, args...), Severity: sev}
 	if n != nil {
 		d.Line, d.Col = n.Line, n.Column
@@ -184,6 +199,7 @@ func (p *parser) sorted() Diagnostics {
 		}
 		return a.Col < b.Col
 	})
+	p.summarizeDropped()
 	return p.diags
 }
 

@@ -46,14 +46,20 @@ func newFlags(name, usage string) *flag.FlagSet {
 	return fs
 }
 
-// readInput reads a file, or stdin for "-". The returned name is used in diagnostics.
+// readInput reads a file, or stdin for "-". The returned name is used in diagnostics. It reads
+// at most one byte more than plan.MaxUserDataBytes: Compile reports the limit, as at boot.
 func readInput(arg string) ([]byte, string, error) {
-	if arg == "-" {
-		b, err := io.ReadAll(os.Stdin)
-		return b, plan.DefaultUserDataFile, err
+	name, f := plan.DefaultUserDataFile, os.Stdin
+	if arg != "-" {
+		var err error
+		if f, err = os.Open(arg); err != nil {
+			return nil, arg, err
+		}
+		defer f.Close()
+		name = arg
 	}
-	b, err := os.ReadFile(arg)
-	return b, arg, err
+	b, err := io.ReadAll(io.LimitReader(f, plan.MaxUserDataBytes+1))
+	return b, name, err
 }
 
 func runValidate(args []string) int {

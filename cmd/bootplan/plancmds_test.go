@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,5 +136,48 @@ func TestCompileOutputDevice(t *testing.T) {
 	}
 	if fi, err := os.Lstat(null); err != nil || fi.Mode().Type() != os.ModeDevice|os.ModeCharDevice {
 		t.Fatalf("after compile -o, %s is %v, %v; want the character device still", null, fi.Mode(), err)
+	}
+}
+
+// TestValidateHugeFile: validate reads at most one byte past the user-data limit and
+// answers with the limit (a sparse 1 GiB file, never read whole).
+func TestValidateHugeFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "huge.yaml")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("# ")
+	if err := f.Truncate(1 << 30); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	b, _, err := readInput(p)
+	if err != nil || len(b) != plan.MaxUserDataBytes+1 {
+		t.Fatalf("readInput: %d bytes, %v; want %d", len(b), err, plan.MaxUserDataBytes+1)
+	}
+	code, _, stderr := capture(t, "validate", p)
+	if code != 1 || !strings.Contains(stderr, "larger than 256 KiB as fetched") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("validate of a 1 GiB file: %d %q", code, stderr)
+	}
+}
+
+// TestValidateAliasBomb: validate on gzipped user data whose aliases expand to 300 MB
+// answers with the expansion budget on one line (the VM scenario alias-bomb boots the same).
+func TestValidateAliasBomb(t *testing.T) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write([]byte("x-big: &big \"" + strings.Repeat("a", 200<<10) + "\"\nenv:\n"))
+	for i := range 1500 {
+		fmt.Fprintf(zw, "  - {name: V%d, value: *big}\n", i)
+	}
+	zw.Close()
+	p := filepath.Join(t.TempDir(), "bomb.yaml.gz")
+	if err := os.WriteFile(p, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := capture(t, "validate", p)
+	if code != 1 || !strings.Contains(stderr, p+":7:23: user data is larger than 1 MiB once YAML aliases are expanded") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("validate of an alias bomb: %d %q", code, stderr)
 	}
 }
