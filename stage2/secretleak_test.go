@@ -24,6 +24,8 @@ const (
 	leakSMNamed   = "LEAK-sm-named-c3a9"
 	leakSMB64     = "LEAK-sm-b64-51d0"
 	leakSMJSON    = "LEAK-sm-json-8e26"
+	leakSSMB64    = "LEAK-ssm-b64-6a3e"
+	leakSMJSONB64 = "LEAK-sm-json-b64-c0f2"
 	leakVolS3     = "LEAK-vol-s3-1f4b"
 	leakVolSSM    = "LEAK-vol-ssm-a62d"
 	leakVolSM     = "LEAK-vol-sm-77c5"
@@ -35,7 +37,7 @@ const (
 // (what a base64-encode source puts in the environment).
 func allLeaks() []string {
 	vals := []string{leakIMDS, leakS3Named, leakS3B64, leakS3JSON, leakSSMNamed, leakSSMJSON,
-		leakSMNamed, leakSMB64, leakSMJSON, leakVolS3, leakVolSSM, leakVolSM, leakBad, leakDirSecret}
+		leakSMNamed, leakSMB64, leakSMJSON, leakSSMB64, leakSMJSONB64, leakVolS3, leakVolSSM, leakVolSM, leakBad, leakDirSecret}
 	out := append([]string{}, vals...)
 	for _, v := range vals {
 		out = append(out, base64.StdEncoding.EncodeToString([]byte(v)))
@@ -53,6 +55,8 @@ func seedLeaks(f *fixture) {
 	f.param("/sec/named", leakSSMNamed, true)
 	f.param("/sec/json", `{"SSM_JSON":"`+leakSSMJSON+`"}`, true)
 	f.param("/secvol/tls/key", leakVolSSM, true)
+	f.param("/sec/b64", leakSSMB64, true)
+	f.secret("sec/jsonb64", `{"SM_JSON_B64":"`+leakSMJSONB64+`"}`)
 	f.secret("sec/named", leakSMNamed)
 	f.secret("sec/b64", leakSMB64)
 	f.secret("sec/json", `{"SM_JSON":"`+leakSMJSON+`","DIR":"`+leakDirSecret+`"}`)
@@ -74,6 +78,9 @@ func leakPlan(f *fixture) *plan.Plan {
 		{Kind: "secrets-manager", SecretID: "sec/named", Name: "DB_PASS"},
 		{Kind: "secrets-manager", SecretID: "sec/b64", Name: "SM_B64", Base64: true},
 		{Kind: "secrets-manager", SecretID: "sec/json", Base64: false},
+		{Kind: "ssm", Path: "/sec/b64", Name: "SSM_B64", Base64: true},
+		{Kind: "secrets-manager", SecretID: "sec/jsonb64", Base64: true},
+		{Kind: "secrets-manager", SecretID: "sec/absent", Optional: true},
 	}
 	p.Env = []plan.EnvVar{
 		{Name: "PATH", Value: "/usr/bin:/bin"},
@@ -142,17 +149,17 @@ func TestSecretsNeverLeak(t *testing.T) {
 			}},
 		{name: "missing working dir", want: "working dir /srv/nowhere:",
 			edit: func(f *fixture, p *plan.Plan) { p.Command.WorkingDir = "/srv/nowhere" }},
-		{name: "invalid JSON: syntax error in a secret", want: "env-from[9] secrets-manager:sec/bad: invalid JSON",
+		{name: "invalid JSON: syntax error in a secret", want: "secrets-manager:sec/bad: invalid JSON",
 			edit: func(f *fixture, p *plan.Plan) {
 				f.secret("sec/bad", `{"A":"`+leakBad)
 				p.EnvFrom = append(p.EnvFrom, plan.EnvFrom{Kind: "secrets-manager", SecretID: "sec/bad"})
 			}},
-		{name: "invalid JSON: not JSON at all (s3)", want: "env-from[9] s3://sec/bad.json: invalid JSON",
+		{name: "invalid JSON: not JSON at all (s3)", want: "s3://sec/bad.json: invalid JSON",
 			edit: func(f *fixture, p *plan.Plan) {
 				f.object("sec", "bad.json", leakBad+` {"A":1}`)
 				p.EnvFrom = append(p.EnvFrom, plan.EnvFrom{Kind: "s3", Bucket: "sec", Key: "bad.json"})
 			}},
-		{name: "invalid JSON: bad token after a key (ssm)", want: `env-from[9] ssm:/sec/bad: invalid JSON at key "A"`,
+		{name: "invalid JSON: bad token after a key (ssm)", want: `ssm:/sec/bad: invalid JSON at key "A"`,
 			edit: func(f *fixture, p *plan.Plan) {
 				f.param("/sec/bad", `{"A": `+leakBad+`}`, true)
 				p.EnvFrom = append(p.EnvFrom, plan.EnvFrom{Kind: "ssm", Path: "/sec/bad"})
@@ -177,7 +184,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 				f.secretBinary("sec/bin", append([]byte{0xff, 0xfe}, leakBad...))
 				p.EnvFrom = append(p.EnvFrom, plan.EnvFrom{Kind: "secrets-manager", SecretID: "sec/bin"})
 			}},
-		{name: "missing source among fetched secrets", want: "env-from[9] ssm:/sec/none: ParameterNotFound",
+		{name: "missing source among fetched secrets", want: "ssm:/sec/none: ParameterNotFound",
 			edit: func(f *fixture, p *plan.Plan) {
 				p.EnvFrom = append(p.EnvFrom, plan.EnvFrom{Kind: "ssm", Path: "/sec/none", Name: "X"})
 			}},
