@@ -159,10 +159,20 @@ func TestSecretsNeverLeak(t *testing.T) {
 				f.object("sec", "bad.json", leakBad+` {"A":1}`)
 				p.EnvFrom = append(p.EnvFrom, plan.EnvFrom{Kind: "s3", Bucket: "sec", Key: "bad.json"})
 			}},
-		{name: "invalid JSON: bad token after a key (ssm)", want: `ssm:/sec/bad: invalid JSON at key "A"`,
+		{name: "invalid JSON: bad token after a key (ssm)", want: `ssm:/sec/bad: invalid JSON in member 1: syntax error at offset`,
 			edit: func(f *fixture, p *plan.Plan) {
 				f.param("/sec/bad", `{"A": `+leakBad+`}`, true)
 				p.EnvFrom = append(p.EnvFrom, plan.EnvFrom{Kind: "ssm", Path: "/sec/bad"})
+			}},
+		{name: "invalid JSON: a value where a key belongs", want: "secrets-manager:sec/bad: invalid JSON in member 2:",
+			edit: func(f *fixture, p *plan.Plan) {
+				f.secret("sec/bad", `{"A":"x","`+leakBad+`"}`)
+				p.EnvFrom = append(p.EnvFrom, plan.EnvFrom{Kind: "secrets-manager", SecretID: "sec/bad"})
+			}},
+		{name: "invalid JSON: a base64 value where a key belongs", want: "secrets-manager:sec/bad: invalid JSON in member 2:",
+			edit: func(f *fixture, p *plan.Plan) {
+				f.secret("sec/bad", `{"A":"x","`+leakBad+`==", "B": 1}`)
+				p.EnvFrom = append(p.EnvFrom, plan.EnvFrom{Kind: "secrets-manager", SecretID: "sec/bad"})
 			}},
 		{name: "invalid JSON: array value", want: `key "A": an array is not allowed`,
 			edit: func(f *fixture, p *plan.Plan) {
