@@ -64,6 +64,7 @@ func Compile(in Inputs) (*Plan, Diagnostics, error) {
 	var diags Diagnostics
 	img, d := ParseImageConfig(mfile, in.Metadata)
 	diags = append(diags, d...)
+	diags = append(diags, imageNULDiags(img, mfile)...)
 	ud, d := ParseUserData(ufile, in.RawUserData, in.Strict)
 	diags = append(diags, d...)
 	if img == nil {

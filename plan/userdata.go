@@ -63,6 +63,7 @@ type UserVolume struct {
 	Volume
 	UserID  Opt[uint32]
 	GroupID Opt[uint32]
+	at      volumeAt // where it is, for diagnostics naming two volumes
 }
 
 // DefaultUserDataFile names user data in diagnostics.
@@ -170,6 +171,9 @@ func (p *parser) add(sev Severity, n *yaml.Node, path, format string, args ...an
 	d := Diagnostic{File: p.file, Path: path, Message: fmt.Sprintf(format, args...), Severity: sev}
 	if n != nil {
 		d.Line, d.Col = n.Line, n.Column
+	}
+	if p.afterNUL(d) {
+		return
 	}
 	p.diags = append(p.diags, d)
 }
@@ -447,6 +451,16 @@ func required[T any](p *parser, o *object, key string, conv func(*yaml.Node, str
 }
 
 func (p *parser) str(n *yaml.Node, path string) (string, bool) {
+	s, ok := p.text(n, path)
+	if ok && strings.IndexByte(s, 0) >= 0 {
+		p.errorf(p.resolve(n), path, "%s", errNUL)
+		return s, false // kept, so that no "must not be empty" follows
+	}
+	return s, ok
+}
+
+// text is str for file contents (template content, init scripts), where a NUL byte is data.
+func (p *parser) text(n *yaml.Node, path string) (string, bool) {
 	n = p.resolve(n)
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
 		p.errorf(n, path, "must be a string, got %s", describe(n))
@@ -716,7 +730,7 @@ func (p *parser) sysctls(n *yaml.Node, path string) ([]Sysctl, bool) {
 
 func (p *parser) scripts(n *yaml.Node, path string) ([]string, bool) {
 	return list(p, n, path, func(e *yaml.Node, ip string) (string, bool) {
-		s, ok := p.str(e, ip)
+		s, ok := p.text(e, ip)
 		if !ok {
 			return "", false
 		}
@@ -764,8 +778,8 @@ func (p *parser) security(n *yaml.Node, path string) (Security, bool) {
 	}
 	s := Security{
 		ReadonlyRootFS: get(p, o, "readonly-root-fs", p.boolean),
-		RunAsUserID:    get(p, o, "run-as-user-id", p.u32),
-		RunAsGroupID:   get(p, o, "run-as-group-id", p.u32),
+		RunAsUserID:    get(p, o, "run-as-user-id", p.id),
+		RunAsGroupID:   get(p, o, "run-as-group-id", p.id),
 	}
 	if e, present := o.fields["sshd"]; present && !isNull(p.resolve(e.val)) {
 		if so, ok := p.object(e.val, join(path, "sshd"), 2, "enable"); ok {
@@ -862,7 +876,9 @@ func (p *parser) nonEmpty(n *yaml.Node, path string) (string, bool) {
 }
 
 func (p *parser) volumes(n *yaml.Node, path string) ([]UserVolume, bool) {
-	return flatList(p, n, path, p.volumeItem)
+	vols, ok := flatList(p, n, path, p.volumeItem)
+	p.checkVolumeConflicts(vols)
+	return vols, ok
 }
 
 // volumeItem flattens one volumes list item; several kinds in one item are taken in easyto's
@@ -894,7 +910,7 @@ func (p *parser) volumeItem(n *yaml.Node, path string) ([]UserVolume, bool) {
 }
 
 func (p *parser) volume(kind string, n *yaml.Node, path string) UserVolume {
-	v := UserVolume{Volume: Volume{Kind: kind}}
+	v := UserVolume{Volume: Volume{Kind: kind}, at: volumeAt{path: path}}
 	var keys []string
 	switch kind {
 	case KindEBS:
@@ -917,7 +933,7 @@ func (p *parser) volume(kind string, n *yaml.Node, path string) UserVolume {
 	}
 	switch kind {
 	case KindEBS:
-		v.Device, _ = required(p, o, "device", p.absPath)
+		v.Device, v.at.dev = required(p, o, "device", p.absPath)
 		if e, present := o.fields["attachment"]; present && !isNull(p.resolve(e.val)) {
 			v.Attachment = p.attachment(e.val, join(path, "attachment"))
 		}
@@ -939,7 +955,9 @@ func (p *parser) volume(kind string, n *yaml.Node, path string) UserVolume {
 		if e, present := o.fields["content"]; !present {
 			p.errorf(o.n, join(path, "content"), "field is required")
 		} else {
-			v.Content, _ = p.strOrEmpty(e.val, join(path, "content"))
+			if !isNull(p.resolve(e.val)) {
+				v.Content, _ = p.text(e.val, join(path, "content"))
+			}
 		}
 		if e, present := o.fields["variables"]; present {
 			v.Variables = p.variables(e.val, join(path, "variables"))
@@ -972,12 +990,12 @@ func (p *parser) mount(v *UserVolume, n *yaml.Node, path string) {
 	if !ok {
 		return
 	}
-	v.Destination, _ = required(p, o, "destination", p.absPath)
+	v.Destination, v.at.dest = required(p, o, "destination", p.absPath)
 	if v.Kind == KindEBS && v.Destination == "/" {
 		p.errorf(o.fields["destination"].val, join(path, "destination"), "an EBS volume cannot be mounted over /")
 	}
-	v.UserID = get(p, o, "user-id", p.u32)
-	v.GroupID = get(p, o, "group-id", p.u32)
+	v.UserID = get(p, o, "user-id", p.id)
+	v.GroupID = get(p, o, "group-id", p.id)
 	v.Mode = DefaultMode(v.Kind)
 	if m := get(p, o, "mode", p.mode); m.Has() {
 		v.Mode = m.V
@@ -1031,8 +1049,15 @@ func (p *parser) attachment(n *yaml.Node, path string) *Attachment {
 		a.TimeoutSeconds = int(t.V)
 	}
 	// tags: documented required by easyto's README; its code defaults to [] (any available
-	// volume in the zone). Absent, null or [] all mean "no tag filter".
-	if e, present := o.fields["tags"]; present && !isNull(p.resolve(e.val)) {
+	// volume in the zone). Absent, null or [] are refused: an attachment takes any volume
+	// that matches, and its root is handed to the volume's owner.
+	if e, present := o.fields["tags"]; !present || isNull(p.resolve(e.val)) {
+		at := o.n
+		if present {
+			at = p.resolve(e.val)
+		}
+		p.errorf(at, join(path, "tags"), "%s", errNoTags)
+	} else {
 		tags, _ := list(p, e.val, join(path, "tags"), func(tn *yaml.Node, tp string) (Tag, bool) {
 			to, ok := p.object(tn, tp, 4, "key", "value")
 			if !ok {
@@ -1047,6 +1072,8 @@ func (p *parser) attachment(n *yaml.Node, path string) *Attachment {
 		})
 		if len(tags) > 0 {
 			a.Tags = tags
+		} else if r := p.resolve(e.val); r.Kind == yaml.SequenceNode && len(r.Content) == 0 {
+			p.errorf(r, join(path, "tags"), "%s", errNoTags)
 		}
 	}
 	return a

@@ -166,6 +166,7 @@ func (p *Plan) Validate() error {
 			bad(f+".reason", "must say why the service is disabled")
 		}
 	}
+	errs = append(errs, p.hostileProblems()...)
 	if len(errs) == 0 {
 		return nil
 	}

@@ -195,6 +195,8 @@ func (b *boot) userData(ctx context.Context) error {
 	}
 	if !found {
 		console.Infof("user data: none (IMDS 404); booting with the image's configuration")
+		// A copy saved by an earlier boot may hold secrets the instance no longer has.
+		removeStaleUserData(b.paths.UserData)
 		return nil
 	}
 	b.rawUserData = raw
