@@ -973,14 +973,22 @@ func (p *parser) mount(v *UserVolume, n *yaml.Node, path string) {
 		}
 		v.FSType = fs
 		if opts := get(p, o, "options", p.strList); opts.Has() {
+			// Each entry may hold several comma-separated options (fstab style); the plan
+			// holds one option per entry.
+			var all []string
 			for i, s := range opts.V {
-				if s == "" || strings.ContainsAny(s, ", \t\n") {
-					p.errorf(p.resolve(o.fields["options"].val).Content[i], index(join(path, "options"), i),
-						"invalid mount option %q: one option per list entry, no commas or spaces", s)
+				en := p.resolve(o.fields["options"].val).Content[i]
+				if r := p.resolve(en); r.Kind != yaml.ScalarNode || isNull(r) {
+					continue // already reported by strList
 				}
+				split, err := splitMountOptions(s)
+				if err != nil {
+					p.errorf(en, index(join(path, "options"), i), "%v", err)
+				}
+				all = append(all, split...)
 			}
-			if len(opts.V) > 0 {
-				v.MountOptions = opts.V
+			if len(all) > 0 {
+				v.MountOptions = all
 			}
 		}
 		return
