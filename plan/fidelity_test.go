@@ -53,3 +53,98 @@ func TestMountOptionsCommaSeparated(t *testing.T) {
 		})
 	}
 }
+
+// Issue 11 item 7: sysctl names in slash form work, read the way sysctl(8) reads them: the
+// first separator decides the form; in slash form a dot is part of a name, in dot form a
+// slash stands for a dot. The plan holds the dot form.
+func TestSysctlNames(t *testing.T) {
+	for _, tc := range []struct {
+		in, plan, path, err string
+	}{
+		{"net.ipv4.ip_forward", "net.ipv4.ip_forward", "net/ipv4/ip_forward", ""},
+		{"net/ipv4/ip_forward", "net.ipv4.ip_forward", "net/ipv4/ip_forward", ""},
+		{"vm/swappiness", "vm.swappiness", "vm/swappiness", ""},
+		{"kernel", "kernel", "kernel", ""},
+		// A VLAN interface name holds a dot.
+		{"net/ipv4/conf/eth0.100/forwarding", "net.ipv4.conf.eth0/100.forwarding", "net/ipv4/conf/eth0.100/forwarding", ""},
+		{"net.ipv4.conf.eth0/100.forwarding", "net.ipv4.conf.eth0/100.forwarding", "net/ipv4/conf/eth0.100/forwarding", ""},
+		{"net/ipv6/conf/a.b.c/disable_ipv6", "net.ipv6.conf.a/b/c.disable_ipv6", "net/ipv6/conf/a.b.c/disable_ipv6", ""},
+		{"", "", "", "must not be empty"},
+		{".net.ipv4", "", "", "empty component"},
+		{"net.ipv4.", "", "", "empty component"},
+		{"net..ipv4", "", "", "empty component"},
+		{"/net/ipv4", "", "", "empty component"},
+		{"net//ipv4", "", "", "empty component"},
+		{"net/ipv4/", "", "", "empty component"},
+		{"net ipv4", "", "", "spaces or control characters"},
+		{"net.ipv4\x00", "", "", "spaces or control characters"},
+		// Nothing may climb out of /proc/sys.
+		{"net/../../etc", "", "", `"." or ".."`},
+		{"net/./ipv4", "", "", `"." or ".."`},
+		{"net.//.x", "", "", `"." or ".."`},
+		{"net./.x", "", "", `"." or ".."`},
+		{"net/...", "net./\x2f/", "net/...", ""},
+	} {
+		gotPath, err := SysctlPath(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("SysctlPath(%q) = %q, %v; want error containing %q", tc.in, gotPath, err, tc.err)
+			}
+			if CheckSysctlName(tc.in) == nil {
+				t.Errorf("CheckSysctlName(%q) accepted it", tc.in)
+			}
+			continue
+		}
+		if err != nil || gotPath != tc.path {
+			t.Errorf("SysctlPath(%q) = %q, %v; want %q", tc.in, gotPath, err, tc.path)
+		}
+		norm, err := NormalizeSysctlName(tc.in)
+		if err != nil || norm != tc.plan {
+			t.Errorf("NormalizeSysctlName(%q) = %q, %v; want %q", tc.in, norm, err, tc.plan)
+		}
+		// The normalised name denotes the same file.
+		if p2, err := SysctlPath(norm); err != nil || p2 != tc.path {
+			t.Errorf("SysctlPath(%q) = %q, %v; want %q", norm, p2, err, tc.path)
+		}
+	}
+}
+
+func TestSysctlSlashFormCompiles(t *testing.T) {
+	p, diags := compileDiags(t, "sysctls:\n- name: net/ipv4/ip_forward\n  value: 1\n- name: net/ipv4/conf/eth0.100/forwarding\n  value: \"1\"\n", true)
+	if p == nil {
+		t.Fatalf("compile failed:\n%s", diags)
+	}
+	want := []Sysctl{{"net.ipv4.ip_forward", "1"}, {"net.ipv4.conf.eth0/100.forwarding", "1"}}
+	if !reflect.DeepEqual(p.Sysctls, want) {
+		t.Errorf("sysctls %q, want %q", p.Sysctls, want)
+	}
+	if err := p.Validate(); err != nil {
+		t.Error(err)
+	}
+}
+
+// FuzzSysctlName: an accepted name maps to a path of plain file names under /proc/sys, and
+// its dot form denotes the same file.
+func FuzzSysctlName(f *testing.F) {
+	for _, s := range []string{"net.ipv4.ip_forward", "net/ipv4/conf/eth0.100/forwarding", "net.ipv4.conf.eth0/100.forwarding", "a//b", "a./.b", "../x", "x/..."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, n string) {
+		rel, err := SysctlPath(n)
+		if err != nil {
+			return
+		}
+		for _, c := range strings.Split(rel, "/") {
+			if c == "" || c == "." || c == ".." || strings.ContainsAny(c, " \t\n\x00") {
+				t.Fatalf("SysctlPath(%q) = %q", n, rel)
+			}
+		}
+		norm, err := NormalizeSysctlName(n)
+		if err != nil {
+			t.Fatalf("NormalizeSysctlName(%q): %v", n, err)
+		}
+		if rel2, err := SysctlPath(norm); err != nil || rel2 != rel {
+			t.Fatalf("dot form %q of %q is %q, %v; want %q", norm, n, rel2, err, rel)
+		}
+	})
+}

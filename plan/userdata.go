@@ -694,6 +694,10 @@ func (p *parser) envList(n *yaml.Node, path string) ([]EnvVar, bool) {
 func (p *parser) sysctls(n *yaml.Node, path string) ([]Sysctl, bool) {
 	return list(p, n, path, func(e *yaml.Node, ip string) (Sysctl, bool) {
 		name, value, ok := p.nameValue(e, ip, CheckSysctlName)
+		if ok {
+			// sysctl(8) accepts the slash form too; the plan holds the dot form.
+			name, _ = NormalizeSysctlName(name)
+		}
 		return Sysctl{Name: name, Value: value}, ok
 	})
 }
