@@ -148,3 +148,61 @@ func FuzzSysctlName(f *testing.F) {
 		}
 	})
 }
+
+// Issue 11 item 6: a template variable with a non-string key fails easyto's render
+// (NonStringMappingKey); on an optional template that skips the volume, on any other it is an
+// error. bootplan finds it while compiling: the optional volume is left out of the plan with
+// a warning naming the key and the destination.
+func TestTemplateNonStringKey(t *testing.T) {
+	const vols = "volumes:\n" +
+		"- template:\n" + // 2
+		"    content: \"{{x}}\"\n" +
+		"    optional: %s\n" +
+		"    variables:\n" +
+		"      1: one\n" + // 6
+		"    mount: {destination: /bad}\n" +
+		"- template:\n" +
+		"    content: ok\n" +
+		"    variables: {x: y}\n" +
+		"    mount: {destination: /good}\n"
+	for _, strict := range []bool{false, true} {
+		p, diags := compileDiags(t, strings.Replace(vols, "%s", "true", 1), strict)
+		if p == nil {
+			t.Fatalf("strict=%v: optional volume with a bad key failed the compile:\n%s", strict, diags)
+		}
+		if len(p.Volumes) != 1 || p.Volumes[0].Destination != "/good" {
+			t.Errorf("strict=%v: volumes %+v, want only /good", strict, p.Volumes)
+		}
+		want := `user-data:6:7: warning: volumes[0].template.variables: optional template volume at /bad failed, skipping: variable name 1 is a number, not a string (quote it: "1")`
+		if diags != want {
+			t.Errorf("strict=%v: diagnostics\n%s\nwant\n%s", strict, diags, want)
+		}
+	}
+	p, diags := compileDiags(t, strings.Replace(vols, "%s", "false", 1), false)
+	if p != nil || diags != `user-data:6:7: volumes[0].template.variables: variable name 1 is a number, not a string (quote it: "1")` {
+		t.Errorf("non-optional: plan=%v diagnostics:\n%s", p != nil, diags)
+	}
+	// Other keys: named, nested ones too.
+	for _, tc := range []struct{ vars, msg string }{
+		{"{true: x}", `variable name true is a boolean, not a string (quote it: "true")`},
+		{"{~: x}", `variable name ~ is null, not a string (quote it: "~")`},
+		{"{a: {2.5: x}}", `variable name 2.5 is a number, not a string (quote it: "2.5")`},
+		{"{[a]: x}", `variable names must be strings, got a list`},
+		{"[1, 2]", `must be a mapping of names to values, got a list`},
+	} {
+		ud := "volumes: [{template: {content: x, optional: true, variables: " + tc.vars + ", mount: {destination: /o}}}]"
+		p, diags := compileDiags(t, ud, true)
+		if p == nil || len(p.Volumes) != 0 || !strings.Contains(diags, "warning: ") || !strings.Contains(diags, "optional template volume at /o failed, skipping: "+tc.msg) {
+			t.Errorf("%s: plan=%v diagnostics:\n%s", tc.vars, p != nil, diags)
+		}
+	}
+}
+
+// A mistake outside the variables of an optional template is still an error.
+func TestOptionalTemplateOtherErrors(t *testing.T) {
+	p, diags := compileDiags(t, "volumes: [{template: {content: x, optional: true, variables: {1: x}, mount: {mode: rwx}}}]", false)
+	if p != nil || !strings.Contains(diags, "mount.destination: field is required") || !strings.Contains(diags, "invalid mode") ||
+		!strings.Contains(diags, "volumes[0].template.variables: variable name 1 is a number") || strings.Contains(diags, "warning") {
+		t.Errorf("plan=%v diagnostics:\n%s", p != nil, diags)
+	}
+}

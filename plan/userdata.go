@@ -63,6 +63,7 @@ type UserVolume struct {
 	Volume
 	UserID  Opt[uint32]
 	GroupID Opt[uint32]
+	skip    bool // optional volume that would fail at boot: left out of the plan (warned)
 }
 
 // DefaultUserDataFile names user data in diagnostics.
@@ -869,10 +870,10 @@ func (p *parser) volumeItem(n *yaml.Node, path string) ([]UserVolume, bool) {
 		}
 		before := len(p.diags.Errors())
 		v := p.volume(kind, e.val, join(path, kind))
-		if len(p.diags.Errors()) == before {
-			out = append(out, v)
-		} else {
+		if len(p.diags.Errors()) != before {
 			allOK = false
+		} else if !v.skip {
+			out = append(out, v)
 		}
 	}
 	if len(o.fields) == 0 {
@@ -883,6 +884,7 @@ func (p *parser) volumeItem(n *yaml.Node, path string) ([]UserVolume, bool) {
 
 func (p *parser) volume(kind string, n *yaml.Node, path string) UserVolume {
 	v := UserVolume{Volume: Volume{Kind: kind}}
+	varsFrom, varsTo := -1, -1 // optional template: its variables' diagnostics
 	var keys []string
 	switch kind {
 	case KindEBS:
@@ -930,7 +932,11 @@ func (p *parser) volume(kind string, n *yaml.Node, path string) UserVolume {
 			v.Content, _ = p.strOrEmpty(e.val, join(path, "content"))
 		}
 		if e, present := o.fields["variables"]; present {
+			before := len(p.diags)
 			v.Variables = p.variables(e.val, join(path, "variables"))
+			if v.Optional {
+				varsFrom, varsTo = before, len(p.diags)
+			}
 		}
 	}
 	if e, present := o.fields["mount"]; !present {
@@ -939,6 +945,9 @@ func (p *parser) volume(kind string, n *yaml.Node, path string) UserVolume {
 		p.errorf(e.val, join(path, "mount"), "field is required (got null)")
 	} else {
 		p.mount(&v, e.val, join(path, "mount"))
+	}
+	if varsFrom >= 0 {
+		p.skipOptionalTemplate(&v, varsFrom, varsTo)
 	}
 	return v
 }
@@ -1109,7 +1118,7 @@ func (p *parser) toJSON(b *strings.Builder, n *yaml.Node, path string, depth int
 					continue
 				}
 				if k.Kind != yaml.ScalarNode || k.Tag != "!!str" {
-					p.errorf(k, path, "variable names must be strings, got %s (quote it)", describe(k))
+					p.nonStringKey(k, path)
 					return false
 				}
 				if i, ok := pos[k.Value]; ok {
