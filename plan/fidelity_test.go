@@ -206,3 +206,42 @@ func TestOptionalTemplateOtherErrors(t *testing.T) {
 		t.Errorf("plan=%v diagnostics:\n%s", p != nil, diags)
 	}
 }
+
+// Issue 11 item 10: SSM and Secrets Manager files are 0600 unless user data gives a mode;
+// `validate` warns (never refuses) when that mode lets the group or others read the secret.
+func TestSecretVolumeModes(t *testing.T) {
+	for _, tc := range []struct {
+		kind, mode string
+		want       Mode
+		warn       bool
+	}{
+		{"ssm: {path: /p", "", 0o600, false},
+		{"secrets-manager: {secret-id: s", "", 0o600, false},
+		{"ssm: {path: /p", `"0400"`, 0o400, false},
+		{"secrets-manager: {secret-id: s", `"0640"`, 0o640, true},
+		{"ssm: {path: /p", `"0604"`, 0o604, true},
+		{"ssm: {path: /p", `"0620"`, 0o620, false}, // group may write, not read
+		{"s3: {bucket: b", `"0644"`, 0o644, false}, // not a secret store
+		{"template: {content: x", `"0644"`, 0o644, false},
+	} {
+		mount := "mount: {destination: /d}"
+		if tc.mode != "" {
+			mount = "mount: {destination: /d, mode: " + tc.mode + "}"
+		}
+		ud := "volumes: [{" + tc.kind + ", " + mount + "}}]"
+		for _, strict := range []bool{false, true} {
+			p, diags := compileDiags(t, ud, strict)
+			if p == nil {
+				t.Fatalf("%s: %s", ud, diags)
+			}
+			if p.Volumes[0].Mode != tc.want {
+				t.Errorf("%s: mode %v, want %v", ud, p.Volumes[0].Mode, tc.want)
+			}
+			wantWarn := tc.warn && strict // a deliberate mode is not repeated at every boot
+			gotWarn := strings.Contains(diags, "warning: volumes[0]."+strings.SplitN(tc.kind, ":", 2)[0]+".mount.mode: mode "+strings.Trim(tc.mode, `"`)+" lets")
+			if gotWarn != wantWarn || (!wantWarn && diags != "") {
+				t.Errorf("%s (strict %v): diagnostics %q, want warning %v", ud, strict, diags, wantWarn)
+			}
+		}
+	}
+}

@@ -978,6 +978,7 @@ func (p *parser) mount(v *UserVolume, n *yaml.Node, path string) {
 	v.Mode = DefaultMode(v.Kind)
 	if m := get(p, o, "mode", p.mode); m.Has() {
 		v.Mode = m.V
+		p.secretMode(v, o.fields["mode"].val, join(path, "mode"))
 	}
 	if v.Kind == KindEBS {
 		fs, fn := required(p, o, "fs-type", p.str)
