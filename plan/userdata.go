@@ -99,14 +99,14 @@ func ParseUserData(file string, raw []byte, strict bool) (*UserData, Diagnostics
 		if errors.Is(err, io.EOF) {
 			return &UserData{}, nil
 		}
-		p.yamlError(err)
+		p.yamlError(b, err)
 		return nil, p.diags
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
 		p.errorf(&extra, "", "user data holds more than one YAML document (found a second \"---\"): keep one")
 	} else if !errors.Is(err, io.EOF) {
-		p.yamlError(err)
+		p.yamlError(b, err)
 	}
 	ud := &UserData{}
 	root := &doc
@@ -190,7 +190,7 @@ func (p *parser) sorted() Diagnostics {
 
 var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-func (p *parser) yamlError(err error) {
+func (p *parser) yamlError(src []byte, err error) {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		for _, e := range te.Errors {
@@ -198,7 +198,8 @@ func (p *parser) yamlError(err error) {
 		}
 		return
 	}
-	p.yamlLine(err.Error())
+	line, col, msg := locateYAMLError(src, err.Error()) // see yamlerr.go
+	p.diags = append(p.diags, Diagnostic{File: p.file, Line: line, Col: col, Message: msg, Severity: SeverityError})
 }
 
 func (p *parser) yamlLine(msg string) {
