@@ -52,6 +52,7 @@ type yamlScan struct {
 	indentHint    string    // what is wrong with it
 	junk          yamlPos   // something after a complete value on the same line
 	noColon       yamlPos   // a line in a block mapping that is not "key: value"
+	noKey         yamlPos   // a line that starts with ':' (no key before the value)
 }
 
 type yamlFlow struct {
@@ -273,7 +274,11 @@ func (s *yamlScan) lineTokens(stack *[]yamlIndent, openCol, plainCol *int, c int
 			lastKey = col
 			s.next()
 		case r == ':' && isBlankOrEnd(s.peek(1)):
-			// A value indicator after a complex key ("? a" then ": b") or an empty key.
+			// A value indicator after a complex key ("? a" then ": b", rare in user data)
+			// or with no key at all.
+			if col == c && !content && !value {
+				setFirst(&s.noKey, s.pos())
+			}
 			value = true
 			s.next()
 		case r == '&' || r == '!':
@@ -286,7 +291,11 @@ func (s *yamlScan) lineTokens(stack *[]yamlIndent, openCol, plainCol *int, c int
 			s.blockScalar(lastKey)
 			return
 		case content:
-			// Something after a complete value on the same line.
+			// Something after a complete value on the same line; libyaml reports a "- "
+			// there as a sequence entry where none is allowed.
+			if r == '-' && isBlankOrEnd(s.peek(1)) {
+				setFirst(&s.seqEntry, s.pos())
+			}
 			setFirst(&s.junk, s.pos())
 			s.skipToEOL()
 			s.next()
@@ -670,6 +679,7 @@ func locateYAMLError(src []byte, errText string) (line, col int, msg string) {
 			p    yamlPos
 			hint string
 		}{
+			{s.noKey, " (a ':' with no key before it)"},
 			{s.badIndent, " (" + s.indentHint + ")"},
 			{s.junk, " (text after a complete value: quote the whole value)"},
 			{s.noColon, " (this line is not \"key: value\")"},
