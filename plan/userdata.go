@@ -60,10 +60,11 @@ type Security struct {
 // UserVolume is one plan volume from user data; ownership is resolved by Compile because it
 // defaults to the run-as user.
 type UserVolume struct {
+	skip bool // optional volume that would fail at boot: left out of the plan (warned)
+
 	Volume
 	UserID  Opt[uint32]
 	GroupID Opt[uint32]
-	skip    bool // optional volume that would fail at boot: left out of the plan (warned)
 }
 
 // DefaultUserDataFile names user data in diagnostics.
@@ -885,7 +886,6 @@ func (p *parser) volumeItem(n *yaml.Node, path string) ([]UserVolume, bool) {
 
 func (p *parser) volume(kind string, n *yaml.Node, path string) UserVolume {
 	v := UserVolume{Volume: Volume{Kind: kind}}
-	varsFrom, varsTo := -1, -1 // optional template: its variables' diagnostics
 	var keys []string
 	switch kind {
 	case KindEBS:
@@ -906,6 +906,8 @@ func (p *parser) volume(kind string, n *yaml.Node, path string) UserVolume {
 	if kind != KindEBS {
 		v.Optional = get(p, o, "optional", p.boolean).V
 	}
+	varsFrom, varsTo := -1, -1 // optional template: its variables' diagnostics
+
 	switch kind {
 	case KindEBS:
 		v.Device, _ = required(p, o, "device", p.absPath)
@@ -979,7 +981,6 @@ func (p *parser) mount(v *UserVolume, n *yaml.Node, path string) {
 	v.Mode = DefaultMode(v.Kind)
 	if m := get(p, o, "mode", p.mode); m.Has() {
 		v.Mode = m.V
-		p.secretMode(v, o.fields["mode"].val, join(path, "mode"))
 	}
 	if v.Kind == KindEBS {
 		fs, fn := required(p, o, "fs-type", p.str)
@@ -1008,6 +1009,8 @@ func (p *parser) mount(v *UserVolume, n *yaml.Node, path string) {
 		}
 		return
 	}
+	p.secretMode(v, o, join(path, "mode"))
+
 	for _, k := range []string{"fs-type", "options"} {
 		if e, present := o.fields[k]; present {
 			p.warnf(e.key, join(path, k), "only used by ebs volumes; ignored")
