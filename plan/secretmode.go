@@ -1,12 +1,13 @@
 package plan
 
+import "go.yaml.in/yaml/v3"
+
 // secretMode warns (for `bootplan validate` only: a deliberate mode is not repeated at every
 // boot) when an SSM or Secrets Manager file volume's explicit mode lets the group or others
 // read the secret. easyto always wrote these files 0600; bootplan honours mount.mode, so the
 // looser mode is allowed but pointed out.
-func (p *parser) secretMode(v *UserVolume, o *object, path string) {
-	e, given := o.fields["mode"]
-	if !p.strict || !given || (v.Kind != KindSSM && v.Kind != KindSecretsManager) {
+func (p *parser) secretMode(v *UserVolume, n *yaml.Node, path string) {
+	if !p.strict || (v.Kind != KindSSM && v.Kind != KindSecretsManager) {
 		return
 	}
 	var who string
@@ -20,5 +21,5 @@ func (p *parser) secretMode(v *UserVolume, o *object, path string) {
 	default:
 		who = "the group and others"
 	}
-	p.warnf(e.val, path, "mode %s lets %s read the secret (%s files default to 0600); keep it only if they need it", v.Mode, who, v.Kind)
+	p.warnf(n, path, "mode %s lets %s read the secret (%s files default to 0600); keep it only if they need it", v.Mode, who, v.Kind)
 }

@@ -60,11 +60,10 @@ type Security struct {
 // UserVolume is one plan volume from user data; ownership is resolved by Compile because it
 // defaults to the run-as user.
 type UserVolume struct {
-	skip bool // optional volume that would fail at boot: left out of the plan (warned)
-
 	Volume
 	UserID  Opt[uint32]
 	GroupID Opt[uint32]
+	skip    bool // optional volume that would fail at boot: left out of the plan (warned)
 }
 
 // DefaultUserDataFile names user data in diagnostics.
@@ -981,6 +980,7 @@ func (p *parser) mount(v *UserVolume, n *yaml.Node, path string) {
 	v.Mode = DefaultMode(v.Kind)
 	if m := get(p, o, "mode", p.mode); m.Has() {
 		v.Mode = m.V
+		p.secretMode(v, o.fields["mode"].val, join(path, "mode"))
 	}
 	if v.Kind == KindEBS {
 		fs, fn := required(p, o, "fs-type", p.str)
@@ -1009,8 +1009,6 @@ func (p *parser) mount(v *UserVolume, n *yaml.Node, path string) {
 		}
 		return
 	}
-	p.secretMode(v, o, join(path, "mode"))
-
 	for _, k := range []string{"fs-type", "options"} {
 		if e, present := o.fields[k]; present {
 			p.warnf(e.key, join(path, k), "only used by ebs volumes; ignored")
