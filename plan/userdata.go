@@ -64,6 +64,7 @@ type UserVolume struct {
 	UserID  Opt[uint32]
 	GroupID Opt[uint32]
 	at      volumeAt // where it is, for diagnostics naming two volumes
+	skip    bool     // optional volume that would fail at boot: left out of the plan (warned)
 }
 
 // DefaultUserDataFile names user data in diagnostics.
@@ -99,7 +100,7 @@ func ParseUserData(file string, raw []byte, strict bool) (*UserData, Diagnostics
 		if errors.Is(err, io.EOF) {
 			return &UserData{}, nil
 		}
-		p.yamlError(err)
+		p.yamlError(b, err)
 		return nil, p.diags
 	}
 	// Before anything follows an alias: the expanded size, charged per use (plan/budget.go).
@@ -110,7 +111,7 @@ func ParseUserData(file string, raw []byte, strict bool) (*UserData, Diagnostics
 	if err := dec.Decode(&extra); err == nil {
 		p.errorf(&extra, "", "user data holds more than one YAML document (found a second \"---\"): keep one")
 	} else if !errors.Is(err, io.EOF) {
-		p.yamlError(err)
+		p.yamlError(b, err)
 	}
 	ud := &UserData{}
 	root := &doc
@@ -209,7 +210,7 @@ func (p *parser) sorted() Diagnostics {
 
 var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-func (p *parser) yamlError(err error) {
+func (p *parser) yamlError(src []byte, err error) {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		for _, e := range te.Errors {
@@ -217,7 +218,8 @@ func (p *parser) yamlError(err error) {
 		}
 		return
 	}
-	p.yamlLine(err.Error())
+	line, col, msg := locateYAMLError(src, err.Error()) // see yamlerr.go
+	p.diags = append(p.diags, Diagnostic{File: p.file, Line: line, Col: col, Message: msg, Severity: SeverityError})
 }
 
 func (p *parser) yamlLine(msg string) {
@@ -724,6 +726,10 @@ func (p *parser) envList(n *yaml.Node, path string) ([]EnvVar, bool) {
 func (p *parser) sysctls(n *yaml.Node, path string) ([]Sysctl, bool) {
 	return list(p, n, path, func(e *yaml.Node, ip string) (Sysctl, bool) {
 		name, value, ok := p.nameValue(e, ip, CheckSysctlName)
+		if ok {
+			// sysctl(8) accepts the slash form too; the plan holds the dot form.
+			name, _ = NormalizeSysctlName(name)
+		}
 		return Sysctl{Name: name, Value: value}, ok
 	})
 }
@@ -897,10 +903,10 @@ func (p *parser) volumeItem(n *yaml.Node, path string) ([]UserVolume, bool) {
 		}
 		before := len(p.diags.Errors())
 		v := p.volume(kind, e.val, join(path, kind))
-		if len(p.diags.Errors()) == before {
-			out = append(out, v)
-		} else {
+		if len(p.diags.Errors()) != before {
 			allOK = false
+		} else if !v.skip {
+			out = append(out, v)
 		}
 	}
 	if len(o.fields) == 0 {
@@ -931,6 +937,8 @@ func (p *parser) volume(kind string, n *yaml.Node, path string) UserVolume {
 	if kind != KindEBS {
 		v.Optional = get(p, o, "optional", p.boolean).V
 	}
+	varsFrom, varsTo := -1, -1 // optional template: its variables' diagnostics
+
 	switch kind {
 	case KindEBS:
 		v.Device, v.at.dev = required(p, o, "device", p.absPath)
@@ -960,7 +968,11 @@ func (p *parser) volume(kind string, n *yaml.Node, path string) UserVolume {
 			}
 		}
 		if e, present := o.fields["variables"]; present {
+			before := len(p.diags)
 			v.Variables = p.variables(e.val, join(path, "variables"))
+			if v.Optional {
+				varsFrom, varsTo = before, len(p.diags)
+			}
 		}
 	}
 	if e, present := o.fields["mount"]; !present {
@@ -969,6 +981,9 @@ func (p *parser) volume(kind string, n *yaml.Node, path string) UserVolume {
 		p.errorf(e.val, join(path, "mount"), "field is required (got null)")
 	} else {
 		p.mount(&v, e.val, join(path, "mount"))
+	}
+	if varsFrom >= 0 {
+		p.skipOptionalTemplate(&v, varsFrom, varsTo)
 	}
 	return v
 }
@@ -999,6 +1014,7 @@ func (p *parser) mount(v *UserVolume, n *yaml.Node, path string) {
 	v.Mode = DefaultMode(v.Kind)
 	if m := get(p, o, "mode", p.mode); m.Has() {
 		v.Mode = m.V
+		p.secretMode(v, o.fields["mode"].val, join(path, "mode"))
 	}
 	if v.Kind == KindEBS {
 		fs, fn := required(p, o, "fs-type", p.str)
@@ -1007,14 +1023,22 @@ func (p *parser) mount(v *UserVolume, n *yaml.Node, path string) {
 		}
 		v.FSType = fs
 		if opts := get(p, o, "options", p.strList); opts.Has() {
+			// Each entry may hold several comma-separated options (fstab style); the plan
+			// holds one option per entry.
+			var all []string
 			for i, s := range opts.V {
-				if s == "" || strings.ContainsAny(s, ", \t\n") {
-					p.errorf(p.resolve(o.fields["options"].val).Content[i], index(join(path, "options"), i),
-						"invalid mount option %q: one option per list entry, no commas or spaces", s)
+				en := p.resolve(o.fields["options"].val).Content[i]
+				if r := p.resolve(en); r.Kind != yaml.ScalarNode || isNull(r) {
+					continue // already reported by strList
 				}
+				split, err := splitMountOptions(s)
+				if err != nil {
+					p.errorf(en, index(join(path, "options"), i), "%v", err)
+				}
+				all = append(all, split...)
 			}
-			if len(opts.V) > 0 {
-				v.MountOptions = opts.V
+			if len(all) > 0 {
+				v.MountOptions = all
 			}
 		}
 		return
@@ -1140,7 +1164,7 @@ func (p *parser) toJSON(b *strings.Builder, n *yaml.Node, path string, depth int
 					continue
 				}
 				if k.Kind != yaml.ScalarNode || k.Tag != "!!str" {
-					p.errorf(k, path, "variable names must be strings, got %s (quote it)", describe(k))
+					p.nonStringKey(k, path)
 					return false
 				}
 				if i, ok := pos[k.Value]; ok {
