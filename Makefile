@@ -5,19 +5,44 @@ LDFLAGS   ?= -s -w
 STATICCHECK_VERSION ?= v0.8.2
 export CGO_ENABLED = 0
 
-.PHONY: all build test unit lint fuzz fuzz-long bench clean assets vm-test demo
+.PHONY: all build build-arches unit-arm64 vm-test-arm64 test unit lint fuzz fuzz-long bench clean assets vm-test demo
 
 all: build
 
-## build: static binaries in bin/ (stage one: bin/init; stage two + CLI: bin/bootplan)
-build:
+## build: static binaries in bin/ (stage one: bin/init; stage two + CLI: bin/bootplan) for the
+## host, and bin/<arch>/{init,bootplan} for every arch of ARCHES (build-arches)
+build: build-arches
 	$(GO) build $(GOFLAGS) -ldflags='$(LDFLAGS)' -o bin/init ./cmd/init
 	$(GO) build $(GOFLAGS) -ldflags='$(LDFLAGS)' -o bin/bootplan ./cmd/bootplan
 	@ls -l bin/init bin/bootplan | awk '{printf "size %-14s %6.2f MB\n", $$9, $$5/1048576}'
 	@test $$(stat -c %s bin/init) -lt 8388608 || { echo "bin/init is over 8 MB"; exit 1; }
 
-## test: lint, unit + replay tests, fuzz smoke, then the VM scenarios
-test: lint build unit fuzz vm-test
+## build-arches: bin/<arch>/init and bin/<arch>/bootplan for each of ARCHES, static, with the
+## same 8 MB budget for init; the host arch's are symlinks to bin/init and bin/bootplan
+ARCHES ?= amd64 arm64
+HOSTARCH := $(shell $(GO) env GOARCH)
+build-arches:
+	@set -e; for a in $(ARCHES); do mkdir -p bin/$$a; \
+	  if [ $$a = $(HOSTARCH) ]; then ln -sfn ../init bin/$$a/init; ln -sfn ../bootplan bin/$$a/bootplan; continue; fi; \
+	  GOARCH=$$a $(GO) build $(GOFLAGS) -ldflags='$(LDFLAGS)' -o bin/$$a/init ./cmd/init; \
+	  GOARCH=$$a $(GO) build $(GOFLAGS) -ldflags='$(LDFLAGS)' -o bin/$$a/bootplan ./cmd/bootplan; \
+	  ls -l bin/$$a/init bin/$$a/bootplan | awk '{printf "size %-20s %6.2f MB\n", $$9, $$5/1048576}'; \
+	  test $$(stat -c %s bin/$$a/init) -lt 8388608 || { echo "bin/$$a/init is over 8 MB"; exit 1; }; \
+	done
+
+## test: lint, unit + replay tests, the pure packages on arm64, fuzz smoke, then the VM
+## scenarios, then the arm64 VM subset
+test: lint build unit unit-arm64 fuzz vm-test vm-test-arm64
+
+## unit-arm64: the pure packages' tests built for arm64 and run under qemu-aarch64-static (user
+## emulation; Debian's qemu-user-static, installed by `make assets ARCH=arm64`)
+ARM64_UNIT_PKGS ?= ./plan/... ./internal/... ./stage1 ./stage2/...
+unit-arm64:
+	@command -v qemu-aarch64-static >/dev/null || { \
+	  if [ -n "$$CI" ]; then echo "unit-arm64: qemu-aarch64-static missing (make assets ARCH=arm64)"; exit 1; fi; \
+	  echo "*** SKIPPING unit-arm64: qemu-aarch64-static missing (make assets ARCH=arm64) ***"; exit 0; }; \
+	GOARCH=arm64 $(GO) vet ./... && \
+	GOARCH=arm64 $(GO) test -count=1 -exec qemu-aarch64-static $(ARM64_UNIT_PKGS)
 
 ## unit: go test over every package (replay tests need moto_server: see README)
 unit:
@@ -62,14 +87,23 @@ fuzz-long:
 	  done; \
 	done
 
-## assets: QEMU, Debian cloud kernel + modules, busybox, mkfs tools (cached in .cache/)
+## assets: QEMU, Debian cloud kernel + modules, busybox, mkfs tools (cached in .cache/;
+## ARCH=arm64: the arm64 guest's, in .cache/arm64/)
+ARCH ?= amd64
 assets:
-	sh tests/assets.sh
+	ARCH=$(ARCH) sh tests/assets.sh
 
-## vm-test: boot every scenario of tests/scenarios in QEMU (SCENARIO=name, SCENARIOS=dir)
+## vm-test: boot every scenario of tests/scenarios in QEMU (SCENARIO=name, SCENARIOS=dir,
+## ARCH=arm64 for arm64 guests)
 VM_TIMEOUT ?= 80m
 vm-test: build assets
-	BOOTPLAN_VM=1 $(GO) test -count=1 -timeout $(VM_TIMEOUT) -v ./tests/vm/
+	BOOTPLAN_VM=1 BOOTPLAN_ARCH=$(ARCH) $(GO) test -count=1 -timeout $(VM_TIMEOUT) -v ./tests/vm/
+
+## vm-test-arm64: the arm64 subset `make test` boots (ARM64_SCENARIOS; every scenario runs
+## with `make vm-test ARCH=arm64`)
+ARM64_SCENARIOS ?= basic-boot,ssm-env-from,template-volume,s3-volume,ebs-ext4,power-button,spot-termination,kernel-modules
+vm-test-arm64:
+	$(MAKE) vm-test ARCH=arm64 SCENARIO=$(ARM64_SCENARIOS)
 
 ## demo: boot the example image, console live, powers off by itself
 demo: build assets

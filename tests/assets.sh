@@ -8,6 +8,8 @@
 #   .cache/kernel/version     the kernel release (uname -r in the guest)
 #   .cache/staging/           mkfs/blkid tools and every library they need, ready to copy into
 #                             the initramfs (layout: sbin/<tool>, lib/... as on the host)
+# With ARCH=arm64 (make vm-test ARCH=arm64) it prepares the arm64 guest instead, in
+# .cache/arm64/ (see arm64_assets below); the amd64 assets are left alone.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,6 +18,17 @@ mkdir -p "$CACHE"
 
 die() { echo "assets: $*" >&2; exit 1; }
 log() { echo "assets: $*"; }
+
+ARCH=${ARCH:-amd64}
+case "$ARCH" in
+amd64) ;;
+arm64)
+	# shellcheck source=tests/assets-arm64.sh
+	. "$ROOT/tests/assets-arm64.sh"
+	exit 0
+	;;
+*) die "ARCH=$ARCH: supported are amd64 and arm64" ;;
+esac
 
 # --- 1. Debian packages -------------------------------------------------------------
 PKGS="qemu-system-x86 qemu-utils busybox-static e2fsprogs xfsprogs btrfs-progs iproute2 kmod"

@@ -4,6 +4,8 @@
 //	SCENARIO=name      run one scenario (comma-separated for several)
 //	SCENARIOS=DIR      take scenario folders from DIR instead of tests/scenarios
 //	VM_PARALLEL=N      VMs at once (default 2)
+//	BOOTPLAN_ARCH=A    guest architecture: amd64 (default) or arm64 (make vm-test ARCH=arm64);
+//	                   scenarios whose scenario.toml arches leaves A out are skipped
 package vm
 
 import (
@@ -84,6 +86,9 @@ func runAll(t *testing.T, env *vmrun.Env, scs []*vmrun.Scenario) {
 	t.Run("scenario", func(t *testing.T) {
 		for _, sc := range scs {
 			t.Run(sc.Name, func(t *testing.T) {
+				if !sc.RunsOn(env.Arch) {
+					t.Skipf("scenario.toml: arches = %v, not %s", sc.Config.Arches, env.Arch)
+				}
 				t.Parallel()
 				sem <- struct{}{}
 				defer func() { <-sem }()

@@ -38,34 +38,54 @@ var Tools = []string{"mkfs.ext4", "mkfs.xfs", "mkfs.btrfs", "blkid", "resize2fs"
 
 // Assets are the host inputs of an image.
 type Assets struct {
-	Init          string // bin/init
-	Bootplan      string // bin/bootplan
-	Busybox       string // static busybox
-	KernelDir     string // dpkg -x of the kernel package (holds lib/modules/<ver>)
-	KernelVersion string
-	Vmlinuz       string
-	Staging       string // tools + libraries laid out as on the host (assets.sh)
+	Arch     string // GOARCH of the guest: amd64 or arm64
+	Init     string // bin/init (bin/<arch>/init for a foreign arch)
+	Bootplan string // bin/bootplan (bin/<arch>/bootplan for a foreign arch)
+	Busybox  string // static busybox
+	// BusyboxApplets: a file listing busybox's applets (its --list output), for a busybox
+	// the host cannot run; "" → run Busybox --list.
+	BusyboxApplets string
+	KernelDir      string // dpkg -x of the kernel package (holds lib/modules/<ver>)
+	KernelVersion  string
+	Vmlinuz        string
+	Staging        string // tools + libraries laid out as in the guest (assets.sh)
 }
 
-// FindAssets locates the assets under a repository root (after `make build assets`).
-func FindAssets(root string) (Assets, error) {
+// FindAssets locates the amd64 assets under a repository root (after `make build assets`).
+func FindAssets(root string) (Assets, error) { return FindAssetsArch(root, "amd64") }
+
+// FindAssetsArch locates the assets of a guest architecture: amd64 uses bin/init,
+// bin/bootplan, the host busybox and .cache/{kernel,staging}; arm64 uses bin/arm64/*,
+// and .cache/arm64/{kernel,busybox,staging} (`make build assets ARCH=arm64`).
+func FindAssetsArch(root, arch string) (Assets, error) {
 	cache := filepath.Join(root, ".cache")
+	a := Assets{Arch: arch}
+	switch arch {
+	case "amd64":
+		a.Init, a.Bootplan = filepath.Join(root, "bin", "init"), filepath.Join(root, "bin", "bootplan")
+		a.Busybox = "/bin/busybox"
+	case "arm64":
+		cache = filepath.Join(cache, "arm64")
+		a.Init, a.Bootplan = filepath.Join(root, "bin", arch, "init"), filepath.Join(root, "bin", arch, "bootplan")
+		a.Busybox = filepath.Join(cache, "busybox", "busybox")
+		a.BusyboxApplets = filepath.Join(cache, "busybox", "applets")
+	default:
+		return Assets{}, fmt.Errorf("architecture %q: supported are amd64 and arm64", arch)
+	}
+	a.KernelDir = filepath.Join(cache, "kernel")
+	a.Vmlinuz = filepath.Join(cache, "kernel", "vmlinuz")
+	a.Staging = filepath.Join(cache, "staging")
 	ver, err := os.ReadFile(filepath.Join(cache, "kernel", "version"))
 	if err != nil {
-		return Assets{}, fmt.Errorf("kernel assets missing (run `make assets`): %w", err)
+		return Assets{}, fmt.Errorf("%s kernel assets missing (run `make assets ARCH=%s`): %w", arch, arch, err)
 	}
-	a := Assets{
-		Init:          filepath.Join(root, "bin", "init"),
-		Bootplan:      filepath.Join(root, "bin", "bootplan"),
-		Busybox:       "/bin/busybox",
-		KernelDir:     filepath.Join(cache, "kernel"),
-		KernelVersion: strings.TrimSpace(string(ver)),
-		Vmlinuz:       filepath.Join(cache, "kernel", "vmlinuz"),
-		Staging:       filepath.Join(cache, "staging"),
-	}
-	for _, p := range []string{a.Busybox, a.Vmlinuz, filepath.Join(a.Staging, ".done")} {
+	a.KernelVersion = strings.TrimSpace(string(ver))
+	for _, p := range []string{a.Busybox, a.Vmlinuz, filepath.Join(a.Staging, ".done"), a.BusyboxApplets} {
+		if p == "" {
+			continue
+		}
 		if _, err := os.Stat(p); err != nil {
-			return Assets{}, fmt.Errorf("asset missing (run `make assets`): %w", err)
+			return Assets{}, fmt.Errorf("%s asset missing (run `make assets ARCH=%s`): %w", arch, arch, err)
 		}
 	}
 	return a, nil
@@ -161,6 +181,11 @@ func writeBase(w *cpio.Writer, b Base) error {
 	if err := w.CharDev("dev/ttyS0", 0o600, 4, 64); err != nil {
 		return err
 	}
+	if a.Arch == "arm64" { // the PL011 UART of QEMU's virt machine
+		if err := w.CharDev("dev/ttyAMA0", 0o600, 204, 64); err != nil {
+			return err
+		}
+	}
 	if !b.NoBinaries {
 		if err := w.FileFrom(".easyto/sbin/init", a.Init, 0o755); err != nil {
 			return err
@@ -176,7 +201,7 @@ func writeBase(w *cpio.Writer, b Base) error {
 	if err := w.FileFrom(".easyto/bin/busybox", a.Busybox, 0o755); err != nil {
 		return err
 	}
-	applets, err := busyboxApplets(a.Busybox)
+	applets, err := busyboxApplets(a.Busybox, a.BusyboxApplets)
 	if err != nil {
 		return err
 	}
@@ -228,9 +253,14 @@ func writeBase(w *cpio.Writer, b Base) error {
 	return nil
 }
 
-func busyboxApplets(bb string) ([]string, error) {
-	out, err := exec.Command(bb, "--list").Output()
-	if err != nil {
+func busyboxApplets(bb, list string) ([]string, error) {
+	var out []byte
+	var err error
+	if list != "" { // a foreign-arch busybox: its list was made by assets.sh
+		if out, err = os.ReadFile(list); err != nil {
+			return nil, fmt.Errorf("image: busybox applets: %w", err)
+		}
+	} else if out, err = exec.Command(bb, "--list").Output(); err != nil {
 		return nil, fmt.Errorf("image: %s --list: %w", bb, err)
 	}
 	var apps []string

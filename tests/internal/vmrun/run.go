@@ -33,33 +33,52 @@ const (
 	AWSAddr       = "169.254.169.2"
 	IMDSEndpoint  = "http://" + IMDSAddr
 	AWSEndpoint   = "http://" + AWSAddr + ":80"
-	defaultAppend = "console=ttyS0 panic=-1 quiet"
+	defaultAppend = "panic=-1 quiet" // after console=<arch's serial port>
 )
 
 // Env is what every scenario run shares: assets, the base image and the proxy binary.
 type Env struct {
 	Root     string // repository root
+	Arch     string // guest architecture (GOARCH): amd64 or arm64
+	arch     archSpec
 	Assets   image.Assets
 	Work     string // scratch directory (base images, proxy binary)
-	LogDir   string // console logs: <LogDir>/<scenario>.log
-	QEMU     string // qemu-system-x86_64
+	LogDir   string // console logs: <LogDir>/<scenario>.log (<LogDir>/<arch>/ for arm64)
+	QEMU     string // qemu-system-x86_64 or qemu-system-aarch64
 	Proxy    string // vmproxy binary
 	mu       sync.Mutex
 	bases    map[string]string // key → base image path
 	baseErrs map[string]error
 }
 
-// NewEnv prepares an Env: finds the assets, builds vmproxy into work.
-func NewEnv(root, work string) (*Env, error) {
-	a, err := image.FindAssets(root)
+// NewEnv prepares an Env for the architecture BOOTPLAN_ARCH names (amd64 by default).
+func NewEnv(root, work string) (*Env, error) { return NewEnvArch(root, work, ArchFromEnv()) }
+
+// NewEnvArch prepares an Env for a guest architecture: finds the assets, builds vmproxy
+// into work.
+func NewEnvArch(root, work, arch string) (*Env, error) {
+	spec, err := specFor(arch)
 	if err != nil {
 		return nil, err
 	}
-	q, err := exec.LookPath("qemu-system-x86_64")
+	a, err := image.FindAssetsArch(root, arch)
 	if err != nil {
-		return nil, fmt.Errorf("qemu-system-x86_64 not found (run `make assets`): %w", err)
+		return nil, err
 	}
-	e := &Env{Root: root, Assets: a, Work: work, LogDir: filepath.Join(root, ".cache", "vm-logs"), QEMU: q,
+	q, err := exec.LookPath(spec.qemu)
+	if err != nil {
+		return nil, fmt.Errorf("%s not found (run `make assets ARCH=%s`): %w", spec.qemu, arch, err)
+	}
+	if spec.firmware != "" {
+		if _, err := os.Stat(spec.firmware); err != nil {
+			return nil, fmt.Errorf("%s firmware missing (run `make assets ARCH=%s`): %w", arch, arch, err)
+		}
+	}
+	logDir := filepath.Join(root, ".cache", "vm-logs")
+	if arch != "amd64" {
+		logDir = filepath.Join(logDir, arch)
+	}
+	e := &Env{Root: root, Arch: arch, arch: spec, Assets: a, Work: work, LogDir: logDir, QEMU: q,
 		bases: map[string]string{}, baseErrs: map[string]error{}}
 	if err := os.MkdirAll(e.LogDir, 0o755); err != nil {
 		return nil, fmt.Errorf("log dir: %w", err)
@@ -331,7 +350,7 @@ func (e *Env) qemuArgs(sc *Scenario, bs bootSetup, imdsPort int, qmpSock string)
 	if c.Init != "" {
 		init = c.Init
 	}
-	appendLine := []string{"rdinit=" + init, defaultAppend, "AWS_EC2_METADATA_SERVICE_ENDPOINT=" + IMDSEndpoint}
+	appendLine := []string{"rdinit=" + init, "console=" + e.arch.console, defaultAppend, "AWS_EC2_METADATA_SERVICE_ENDPOINT=" + IMDSEndpoint}
 	if bs.rootDisk != "" {
 		appendLine[0] = RootKernelArgs + " init=" + init
 	}
@@ -340,7 +359,7 @@ func (e *Env) qemuArgs(sc *Scenario, bs bootSetup, imdsPort int, qmpSock string)
 	}
 	appendLine = append(appendLine, c.Append...)
 	args := []string{
-		"-accel", "tcg", "-cpu", "max", "-m", strconv.Itoa(c.Memory),
+		"-accel", "tcg", "-cpu", e.arch.cpu, "-m", strconv.Itoa(c.Memory),
 		"-nographic", "-nodefaults", "-serial", "stdio", "-monitor", "none", "-no-reboot",
 		"-kernel", e.Assets.Vmlinuz,
 		"-append", strings.Join(appendLine, " "),
@@ -351,8 +370,14 @@ func (e *Env) qemuArgs(sc *Scenario, bs bootSetup, imdsPort int, qmpSock string)
 		args = append(args, "-drive", "file="+bs.rootDisk+",if=none,id=root,format=raw",
 			"-device", "nvme,serial=bootplan-root,drive=root")
 	}
-	if c.Q35 || qmpSock != "" {
+	switch {
+	case e.arch.machine != "": // arm64 virt: PCIe, root ports and QMP work on it as on q35
+		args = append(args, "-M", e.arch.machine)
+	case c.Q35 || qmpSock != "":
 		args = append(args, "-M", "q35")
+	}
+	if e.arch.firmware != "" {
+		args = append(args, "-bios", e.arch.firmware)
 	}
 	if qmpSock != "" {
 		args = append(args, "-qmp", "unix:"+qmpSock+",server=on,wait=off")

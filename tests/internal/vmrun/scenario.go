@@ -96,6 +96,9 @@ type Config struct {
 	RootDisk *RootDisk `toml:"root_disk"`
 	Actions  []Action  `toml:"action"`
 	IMDS     IMDS      `toml:"imds"`
+	// Arches: the guest architectures the scenario runs on (default: all). Say why in a
+	// comment when a scenario leaves one out.
+	Arches []string `toml:"arches"`
 }
 
 // Scenario is a loaded scenario folder.
@@ -208,6 +211,11 @@ func Load(dir string) (*Scenario, error) {
 		}
 		if a.After.Duration == 0 && a.On == "" && !a.OnAttach {
 			return nil, wrap(fmt.Errorf("action %d: needs after, on or on_attach", i))
+		}
+	}
+	for _, a := range c.Arches {
+		if _, err := specFor(a); err != nil {
+			return nil, wrap(fmt.Errorf("arches: %w", err))
 		}
 	}
 	for i, d := range c.Disks {
