@@ -315,8 +315,10 @@ func ModuleName(p string) string {
 }
 
 // ModuleClosure returns the modules.dep paths of names and everything they depend on,
-// sorted. Unknown names are an error.
-func ModuleClosure(deps map[string][]string, names []string) ([]string, error) {
+// sorted. Names in builtin (module names of modules.builtin: compiled into the kernel, such
+// as button in the arm64 cloud kernel) need no file and are skipped; other unknown names are
+// an error.
+func ModuleClosure(deps map[string][]string, builtin map[string]bool, names []string) ([]string, error) {
 	byName := map[string]string{}
 	for p := range deps {
 		byName[ModuleName(p)] = p
@@ -324,8 +326,11 @@ func ModuleClosure(deps map[string][]string, names []string) ([]string, error) {
 	set := map[string]bool{}
 	for _, n := range names {
 		p, ok := byName[strings.ReplaceAll(n, "-", "_")]
+		if !ok && builtin[strings.ReplaceAll(n, "-", "_")] {
+			continue
+		}
 		if !ok {
-			return nil, fmt.Errorf("image: module %q not in modules.dep", n)
+			return nil, fmt.Errorf("image: module %q neither in modules.dep nor in modules.builtin", n)
 		}
 		set[p] = true
 		for _, d := range deps[p] {
@@ -347,7 +352,13 @@ func addModules(w *cpio.Writer, kdir, ver string, names []string) error {
 		return fmt.Errorf("image: %w", err)
 	}
 	deps := ModuleDeps(depData)
-	mods, err := ModuleClosure(deps, names)
+	builtin := map[string]bool{}
+	if b, err := os.ReadFile(filepath.Join(mdir, "modules.builtin")); err == nil {
+		for _, m := range strings.Fields(string(b)) { // one module path a line
+			builtin[ModuleName(m)] = true
+		}
+	}
+	mods, err := ModuleClosure(deps, builtin, names)
 	if err != nil {
 		return err
 	}
