@@ -121,6 +121,10 @@ func mknodFromSys(sysDev, dev string) {
 	_ = unix.Mknod(dev, unix.S_IFCHR|0o600, int(unix.Mkdev(maj, min)))
 }
 
+// eviocgname is EVIOCGNAME(n) = _IOC(_IOC_READ, 'E', 0x06, n); the generic _IOC layout,
+// which amd64 and arm64 share (abi_linux_test.go).
+func eviocgname(n int) uintptr { return uintptr(2<<30 | n<<16 | 'E'<<8 | 0x06) }
+
 // deviceName asks an input device its name (EVIOCGNAME).
 func deviceName(dev string) (string, error) {
 	f, err := os.Open(dev)
@@ -129,8 +133,7 @@ func deviceName(dev string) (string, error) {
 	}
 	defer f.Close()
 	buf := make([]byte, 256)
-	req := uintptr(2<<30 | len(buf)<<16 | 'E'<<8 | 0x06) // _IOC(_IOC_READ, 'E', 0x06, len)
-	if _, _, e := unix.Syscall(unix.SYS_IOCTL, f.Fd(), req, uintptr(unsafe.Pointer(&buf[0]))); e != 0 {
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, f.Fd(), eviocgname(len(buf)), uintptr(unsafe.Pointer(&buf[0]))); e != 0 {
 		return "", fmt.Errorf("EVIOCGNAME %s: %w", dev, e)
 	}
 	return unix.ByteSliceToString(buf), nil
