@@ -111,7 +111,7 @@ vm-test-arm64:
 
 ## demo: boot the example image, console live, powers off by itself
 demo: build assets
-	$(GO) run ./tests/cmd/demo
+	BOOTPLAN_ARCH=$(ARCH) $(GO) run ./tests/cmd/demo
 
 ## bench: Go benchmarks of the boot's pure work (compile, codec, expansion, graph, probe)
 bench:

@@ -57,6 +57,14 @@ func specFor(arch string) (archSpec, error) {
 	return s, nil
 }
 
+// spec is the Env's architecture; a zero Env (tests) is amd64.
+func (e *Env) spec() archSpec {
+	if e.arch.qemu == "" {
+		return arches["amd64"]
+	}
+	return e.arch
+}
+
 // RunsOn reports whether the scenario runs on arch (scenario.toml arches; empty = all).
 func (s *Scenario) RunsOn(arch string) bool {
 	return len(s.Config.Arches) == 0 || slices.Contains(s.Config.Arches, arch)

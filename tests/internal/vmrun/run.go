@@ -350,7 +350,7 @@ func (e *Env) qemuArgs(sc *Scenario, bs bootSetup, imdsPort int, qmpSock string)
 	if c.Init != "" {
 		init = c.Init
 	}
-	appendLine := []string{"rdinit=" + init, "console=" + e.arch.console, defaultAppend, "AWS_EC2_METADATA_SERVICE_ENDPOINT=" + IMDSEndpoint}
+	appendLine := []string{"rdinit=" + init, "console=" + e.spec().console, defaultAppend, "AWS_EC2_METADATA_SERVICE_ENDPOINT=" + IMDSEndpoint}
 	if bs.rootDisk != "" {
 		appendLine[0] = RootKernelArgs + " init=" + init
 	}
@@ -359,7 +359,7 @@ func (e *Env) qemuArgs(sc *Scenario, bs bootSetup, imdsPort int, qmpSock string)
 	}
 	appendLine = append(appendLine, c.Append...)
 	args := []string{
-		"-accel", "tcg", "-cpu", e.arch.cpu, "-m", strconv.Itoa(c.Memory),
+		"-accel", "tcg", "-cpu", e.spec().cpu, "-m", strconv.Itoa(c.Memory),
 		"-nographic", "-nodefaults", "-serial", "stdio", "-monitor", "none", "-no-reboot",
 		"-kernel", e.Assets.Vmlinuz,
 		"-append", strings.Join(appendLine, " "),
@@ -370,14 +370,15 @@ func (e *Env) qemuArgs(sc *Scenario, bs bootSetup, imdsPort int, qmpSock string)
 		args = append(args, "-drive", "file="+bs.rootDisk+",if=none,id=root,format=raw",
 			"-device", "nvme,serial=bootplan-root,drive=root")
 	}
+	spec := e.spec()
 	switch {
-	case e.arch.machine != "": // arm64 virt: PCIe, root ports and QMP work on it as on q35
-		args = append(args, "-M", e.arch.machine)
+	case spec.machine != "": // arm64 virt: PCIe, root ports and QMP work on it as on q35
+		args = append(args, "-M", spec.machine)
 	case c.Q35 || qmpSock != "":
 		args = append(args, "-M", "q35")
 	}
-	if e.arch.firmware != "" {
-		args = append(args, "-bios", e.arch.firmware)
+	if spec.firmware != "" {
+		args = append(args, "-bios", spec.firmware)
 	}
 	if qmpSock != "" {
 		args = append(args, "-qmp", "unix:"+qmpSock+",server=on,wait=off")

@@ -194,6 +194,51 @@ func TestQemuArgs(t *testing.T) {
 	}
 }
 
+// TestQemuArgsArm64: the arm64 guest is QEMU's virt machine booted through UEFI (ACPI power
+// button), with its PL011 console, and the NIC is still PCI (virtio-net-pci) as on amd64.
+func TestQemuArgsArm64(t *testing.T) {
+	e := &Env{Proxy: "/p/vmproxy", Arch: "arm64", arch: arches["arm64"]}
+	e.Assets.Vmlinuz = "/k/vmlinuz"
+	sc := &Scenario{Config: Config{NICs: 1, Memory: 512, Q35: true}}
+	args := strings.Join(e.qemuArgs(sc, bootSetup{initrd: "/i"}, 7, "/q.sock"), " ")
+	for _, want := range []string{
+		"-accel tcg -cpu max,pauth-impdef=on -m 512",
+		"rdinit=/.easyto/sbin/init console=ttyAMA0 panic=-1",
+		"-M virt -bios /usr/share/qemu-efi-aarch64/QEMU_EFI.fd",
+		"-device virtio-net-pci,netdev=n0",
+	} {
+		if !strings.Contains(args, want) {
+			t.Errorf("args lack %q:\n%s", want, args)
+		}
+	}
+	if strings.Contains(args, "q35") || strings.Contains(args, "ttyS0") {
+		t.Errorf("x86 machine or console on arm64: %s", args)
+	}
+}
+
+func TestScenarioArches(t *testing.T) {
+	dir := t.TempDir()
+	write := func(toml string) string {
+		if err := os.WriteFile(filepath.Join(dir, "scenario.toml"), []byte(toml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	s, err := Load(write(`arches = ["amd64"]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.RunsOn("amd64") || s.RunsOn("arm64") {
+		t.Errorf("arches = [amd64]: RunsOn amd64 %v, arm64 %v", s.RunsOn("amd64"), s.RunsOn("arm64"))
+	}
+	if s, err = Load(write(`description = "x"`)); err != nil || !s.RunsOn("arm64") || !s.RunsOn("amd64") {
+		t.Errorf("no arches: every arch (err %v)", err)
+	}
+	if _, err := Load(write(`arches = ["riscv64"]`)); err == nil || !strings.Contains(err.Error(), "riscv64") {
+		t.Errorf("unknown arch: err = %v", err)
+	}
+}
+
 func TestGPTImage(t *testing.T) {
 	const sectors, p2 = 4096 + 65536 + 2048, 65536
 	disk := make([]byte, sectors*512)
