@@ -42,6 +42,7 @@ test: lint build unit unit-arm64 fuzz vm-test vm-test-arm64
 ARM64_UNIT_PKGS ?= ./plan/... ./internal/... ./stage1 ./stage2/...
 ARM64_UNIT_SKIP ?= ^(TestPID1|TestExecKeepsCapSysBoot)
 unit-arm64:
+	ARCH=arm64 sh tests/assets.sh
 	@command -v qemu-aarch64-static >/dev/null || { \
 	  if [ -n "$$CI" ]; then echo "unit-arm64: qemu-aarch64-static missing (make assets ARCH=arm64)"; exit 1; fi; \
 	  echo "*** SKIPPING unit-arm64: qemu-aarch64-static missing (make assets ARCH=arm64) ***"; exit 0; }; \
