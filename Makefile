@@ -5,7 +5,7 @@ LDFLAGS   ?= -s -w
 STATICCHECK_VERSION ?= v0.8.2
 export CGO_ENABLED = 0
 
-.PHONY: all build build-arches unit-arm64 vm-test-arm64 test unit lint fuzz fuzz-long bench clean assets vm-test demo
+.PHONY: all build test unit lint fuzz fuzz-long bench clean assets vm-test demo
 
 all: build
 
@@ -19,6 +19,7 @@ build: build-arches
 
 ## build-arches: bin/<arch>/init and bin/<arch>/bootplan for each of ARCHES, static, with the
 ## same 8 MB budget for init; the host arch's are symlinks to bin/init and bin/bootplan
+.PHONY: build-arches unit-arm64 vm-test-arm64
 ARCHES ?= amd64 arm64
 HOSTARCH := $(shell $(GO) env GOARCH)
 build-arches:
