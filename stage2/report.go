@@ -25,7 +25,7 @@ type Report struct {
 // ReportStep is one step of the report. Offsets and durations are in milliseconds.
 type ReportStep struct {
 	Name       string  `toml:"name"`
-	Status     string  `toml:"status"` // ok | failed | skipped | not-run
+	Status     string  `toml:"status"` // ok | failed | skipped | not-run | abandoned
 	StartMS    float64 `toml:"start_ms"`
 	DurationMS float64 `toml:"duration_ms"`
 	Error      string  `toml:"error,omitempty"`

@@ -106,6 +106,8 @@ func runHelper(mode string) int {
 		return helperOrphans(cfg)
 	case "supervise":
 		return helperSupervise(cfg)
+	case "stuck-step":
+		return helperStuckStep()
 	}
 	fmt.Println("helper: unknown mode", mode)
 	return 2
@@ -406,5 +408,102 @@ func TestPID1RequiredServiceFailureStopsEverything(t *testing.T) {
 	}
 	if i, j := strings.Index(out, "unmounted /data"), strings.Index(out, "FAIL step="); i < 0 || j < i {
 		t.Error("failure reported before the shutdown finished")
+	}
+}
+
+// stuckHost runs an init script as a child that never ends and then waits for ever, ignoring
+// its context: LinuxHost.Run waiting for a child in uninterruptible sleep (a frozen or hung
+// filesystem, a failing disk) after its SIGKILL. Before blocking it asks PID 1 to shut down.
+type stuckHost struct {
+	*stage2.SandboxHost
+	r *reaper.Reaper
+}
+
+func (h stuckHost) Run(ctx context.Context, cmd stage2.Cmd) (stage2.ExitStatus, error) {
+	pid, _, err := stage2.StartReaped(h.r, stage2.Cmd{Path: "/bin/sleep", Args: []string{"sleep", "1000"}, Dir: "/"})
+	if err != nil {
+		return stage2.ExitStatus{}, err
+	}
+	fmt.Printf("STUCK child %d started\n", pid)
+	_ = unix.Kill(1, unix.SIGTERM) // the shutdown request, as the kernel delivers it
+	<-make(chan struct{})          // never returns
+	return stage2.ExitStatus{}, nil
+}
+
+// helperStuckStep boots a plan through stage2.Execute whose init-scripts step never returns,
+// and sends PID 1 a SIGTERM meanwhile: the step must be abandoned after the grace, and the
+// shutdown sequence must run (the step's child killed, volumes unmounted, power-off).
+func helperStuckStep() int {
+	sigs := CatchSignals()
+	r := reaper.New()
+	dir, err := os.MkdirTemp("", "supervise-sandbox")
+	if err != nil {
+		fmt.Println("helper:", err)
+		return 1
+	}
+	sb, err := stage2.NewSandboxHost(dir)
+	if err != nil {
+		fmt.Println("helper:", err)
+		return 1
+	}
+	host := stuckHost{SandboxHost: sb, r: r}
+	steps := &plan.Plan{Version: plan.Version, Command: plan.Command{ShutdownGrace: 1},
+		InitScripts: []plan.InitScript{{Content: "#!/bin/sh\nsleep 1000\n"}}}
+	// The supervisor's plan also lists a mounted EBS volume (the steps' copy does not: the
+	// sandbox has no disk to attach), so the shutdown has something to unmount.
+	withVolume := *steps
+	withVolume.Volumes = []plan.Volume{{Kind: plan.KindEBS, Destination: "/data"}}
+	done := make(chan struct{})
+	c := mainConfig(&withVolume, host, r, sigs, nil)
+	c.PowerButton = false
+	c.SpotInterval = -1
+	yes := true
+	c.KillOthers = &yes
+	c.PowerOff = func(reboot bool) {
+		var ops []string
+		for _, e := range sb.Journal() {
+			ops = append(ops, strings.TrimSpace(e.Op+" "+e.Detail))
+		}
+		fmt.Printf("JOURNAL %s\n", strings.Join(ops, "; "))
+		if b, err := sb.ReadFile(plan.ReportPath); err == nil {
+			fmt.Printf("REPORT %q\n", b)
+		}
+		fmt.Printf("POWEROFF reboot=%v zombies=%d live=%d\n", reboot, zombies(), len(mustProcs()))
+		close(done)
+	}
+	c.Fail = func(f console.Failure) {
+		fmt.Printf("FAIL step=%s err=%v\n", f.Step, f.Err)
+		close(done)
+	}
+	sup := New(c)
+	rt := &stage2.Runtime{Plan: steps, Host: host}
+	sup.Boot(stage2.Execute, rt, func(step string, err error) {
+		fmt.Printf("FAIL step=%s err=%v\n", step, err)
+		close(done)
+	})
+	<-done
+	return 0
+}
+
+func mustProcs() []procStat {
+	p, _ := userProcesses("/proc", os.Getpid())
+	return p
+}
+
+// A step stuck for ever plus a shutdown request (SIGTERM to PID 1) still shuts the machine
+// down: the step is abandoned after the plan's grace (1 s), marked so in the boot report,
+// its child is killed, the volume unmounted and the power-off reached. On the code before
+// the fix the helper never got past the step (the test's own timeout failed it).
+func TestPID1StuckStepThenShutdown(t *testing.T) {
+	out := runPID1(t, "stuck-step", helperConfig{}, 60*time.Second)
+	mustContain(t, out, "STUCK child", "step init-scripts: abandoned after",
+		"still running 1s after the shutdown request; abandoned",
+		"shutting down: shutdown requested during boot", "SIGTERM to all processes",
+		"unmounted /data", "powering off", "POWEROFF reboot=false zombies=0 live=0")
+	if !regexp.MustCompile(`REPORT .*name = \\"init-scripts\\"\\n *status = \\"abandoned\\"`).MatchString(out) {
+		t.Error("the boot report does not mark init-scripts abandoned")
+	}
+	if strings.Contains(out, "FAIL step=") {
+		t.Error("a shutdown request is not a boot failure")
 	}
 }
