@@ -255,7 +255,10 @@ func TestRunAbandonOnlyOnCancel(t *testing.T) {
 		{Name: "slow", Run: func(context.Context) error { <-release; return nil }},
 		{Name: "bad", Run: func(context.Context) error { return errors.New("boom") }},
 	}, Options{Abandon: true, AbandonGrace: 0,
-		After: func(time.Duration) <-chan time.Time { t.Error("abandon timer started without a cancellation"); return nil },
+		After: func(time.Duration) <-chan time.Time {
+			t.Error("abandon timer started without a cancellation")
+			return nil
+		},
 		Done: func(r Result) {
 			if r.Name == "bad" {
 				close(release)
