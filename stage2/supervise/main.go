@@ -100,7 +100,7 @@ func (s *Supervisor) Boot(execute func(context.Context, *stage2.Runtime) (stage2
 	start := time.Now()
 	cmd, err := execute(ctx, rt)
 	if at := requested.Load(); at != 0 {
-		s.grace = max(s.grace-time.Since(time.Unix(0, at)), 0) // the steps had the rest
+		s.grace = max(s.grace-time.Since(time.Unix(0, at)), 0).Round(time.Millisecond) // the steps had the rest
 		s.Shutdown(fmt.Sprintf("shutdown requested during boot (steps stopped after %dms)", time.Since(start).Milliseconds()))
 		return
 	}
