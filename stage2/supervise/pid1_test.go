@@ -77,6 +77,11 @@ type helperConfig struct {
 	Volumes       []plan.Volume
 	Orphans       int
 	Reboot        bool // the plan's command.reboot
+	// Files are created in the sandbox (path → content; a path ending in / is a directory).
+	Files map[string]string
+	// Keygen replaces ssh-keygen (a shell script), bounded by KeygenTimeoutMS when set.
+	Keygen          string
+	KeygenTimeoutMS int
 }
 
 func setupNamespace() error {
@@ -164,6 +169,26 @@ func helperSupervise(cfg helperConfig) int {
 	if err != nil {
 		fmt.Println("helper:", err)
 		return 1
+	}
+	for name, content := range cfg.Files {
+		full := dir + name
+		if err := os.MkdirAll(full[:strings.LastIndex(full, "/")], 0o755); err == nil && !strings.HasSuffix(name, "/") {
+			err = os.WriteFile(full, []byte(content), 0o644)
+		}
+		if err != nil {
+			fmt.Println("helper:", err)
+			return 1
+		}
+	}
+	if cfg.Keygen != "" {
+		sshKeygen = dir + "/ssh-keygen"
+		if err := os.WriteFile(sshKeygen, []byte("#!/bin/sh\n"+cfg.Keygen+"\n"), 0o755); err != nil {
+			fmt.Println("helper:", err)
+			return 1
+		}
+	}
+	if cfg.KeygenTimeoutMS > 0 {
+		keygenTimeout = time.Duration(cfg.KeygenTimeoutMS) * time.Millisecond
 	}
 	p := &plan.Plan{Version: plan.Version, Services: cfg.Services, Volumes: cfg.Volumes,
 		Command: plan.Command{Reboot: cfg.Reboot}}
@@ -505,5 +530,67 @@ func TestPID1StuckStepThenShutdown(t *testing.T) {
 	}
 	if strings.Contains(out, "FAIL step=") {
 		t.Error("a shutdown request is not a boot failure")
+	}
+}
+
+// sshIMDS serves an IMDS with an ssh public key.
+func sshIMDS(t *testing.T) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPut && r.URL.Path == "/latest/api/token":
+			fmt.Fprint(w, "tok")
+		case r.URL.Path == "/latest/meta-data/public-keys/0/openssh-key":
+			fmt.Fprint(w, "ssh-ed25519 AAAA test")
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// The ssh service's sandbox: a login user and its home.
+var sshFiles = map[string]string{
+	"/etc/passwd":         "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n",
+	"/.easyto/home/user/": "",
+	"/home/user/":         "",
+}
+
+// The main process reports whether an ssh-keygen (here: a sleep that ignores SIGTERM) is
+// still running.
+const keygenCheck = `if for f in /proc/[0-9]*/cmdline; do tr '\0' ' ' <$f; echo; done | grep -q "^sleep 1000 "; then echo KEYGEN-ALIVE; else echo KEYGEN-GONE; fi`
+
+// An ssh-keygen that overruns its bound is killed (it was left running before), and the boot
+// goes on with the main process.
+func TestPID1KeygenKilledAtTimeout(t *testing.T) {
+	out := runPID1(t, "supervise", helperConfig{
+		Main:    []string{"/bin/sh", "-c", keygenCheck},
+		GraceMS: 2000, IMDS: sshIMDS(t), Files: sshFiles,
+		Services:        []plan.Service{{Name: "ssh", Enabled: true, Optional: true, Argv: []string{"/bin/sh", "-c", "sleep 30"}}},
+		Keygen:          `echo KEYGEN-RAN; trap "" TERM; exec sleep 1000`,
+		KeygenTimeoutMS: 300,
+	}, 30*time.Second)
+	mustContain(t, out, "wrote SSH authorized_keys", "KEYGEN-RAN", "ssh-keygen did not finish in 300ms; killed",
+		"service ssh started", "KEYGEN-GONE", "POWEROFF reboot=false zombies=0")
+}
+
+// A shutdown request while the services start (here: SIGTERM sent by ssh-keygen, which then
+// hangs; its bound is a minute) is acted on at once: the keygen is killed, the main process
+// never starts and the shutdown runs.
+func TestPID1ShutdownDuringServiceStart(t *testing.T) {
+	out := runPID1(t, "supervise", helperConfig{
+		Main:    []string{"/bin/sh", "-c", "echo MAIN-RAN"},
+		GraceMS: 2000, IMDS: sshIMDS(t), Files: sshFiles,
+		Volumes:         []plan.Volume{{Kind: plan.KindEBS, Destination: "/data"}},
+		Services:        []plan.Service{{Name: "ssh", Enabled: true, Optional: true, Argv: []string{"/bin/sh", "-c", "sleep 30"}}},
+		Keygen:          `echo KEYGEN-RAN; trap "" TERM; kill -TERM 1; exec sleep 1000`,
+		KeygenTimeoutMS: 60000,
+	}, 30*time.Second)
+	mustContain(t, out, "KEYGEN-RAN", "ssh-keygen stopped: shutdown requested", "shutting down: received SIGTERM during boot",
+		"unmounted /data", "POWEROFF reboot=false zombies=0")
+	for _, s := range []string{"MAIN-RAN", "main process started", "service ssh started"} {
+		if strings.Contains(out, s) {
+			t.Errorf("%q after the shutdown request", s)
+		}
 	}
 }

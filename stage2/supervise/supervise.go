@@ -172,18 +172,20 @@ func (s *Supervisor) Run(main stage2.Cmd) (reason string) {
 		}
 	}()
 	console.Infof("starting supervisor")
-	if sig := s.cfg.Signals.ShutdownSignal(); sig != nil {
-		reason = fmt.Sprintf("received %s during boot", signalName(sig))
+	if reason, ok := s.pendingShutdown(); ok {
 		s.Shutdown(reason)
 		return reason
 	}
-	select {
-	case reason = <-s.trigger:
+	// A shutdown request while the services start (IMDS, ssh-keygen: up to minutes) is acted
+	// on at once, without starting the main process.
+	ctx, cancel := s.untilShutdownRequest()
+	err := s.startServices(ctx)
+	cancel()
+	if reason, ok := s.pendingShutdown(); ok {
 		s.Shutdown(reason)
 		return reason
-	default:
 	}
-	if err := s.startServices(); err != nil {
+	if err != nil {
 		s.FailAndPowerOff(console.Failure{Stage: "stage2", Step: "services", Err: err})
 		return "service failed: " + err.Error()
 	}
@@ -209,6 +211,34 @@ func (s *Supervisor) Run(main stage2.Cmd) (reason string) {
 	}
 	s.Shutdown(reason)
 	return reason
+}
+
+// pendingShutdown returns the reason of a shutdown asked for before the main process started
+// (a shutdown signal, or a Trigger from a monitor).
+func (s *Supervisor) pendingShutdown() (string, bool) {
+	if sig := s.cfg.Signals.ShutdownSignal(); sig != nil {
+		return fmt.Sprintf("received %s during boot", signalName(sig)), true
+	}
+	select {
+	case r := <-s.trigger:
+		return r, true
+	default:
+		return "", false
+	}
+}
+
+// untilShutdownRequest returns a context that ends at the first shutdown signal or Trigger.
+func (s *Supervisor) untilShutdownRequest() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-s.cfg.Signals.ShutdownRequested():
+		case <-s.triggered:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	return ctx, cancel
 }
 
 // wait forwards signals until something asks for the shutdown and returns why, and whether
