@@ -76,6 +76,7 @@ func (f *Failure) Error() string { return f.Step + ": " + f.Err.Error() }
 func Run(cfg Config) error {
 	b := &boot{cfg: cfg, paths: DefaultPaths, start: time.Now()}
 	console.Infof("bootplan stage1 %s started", cfg.Version)
+	disableCtrlAltDel()
 	if err := RunSteps(context.Background(), b.sequence()); err != nil {
 		step := "stage1"
 		var se *StepError

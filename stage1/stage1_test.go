@@ -19,6 +19,7 @@ import (
 	"github.com/bootplan/bootplan/internal/halt"
 	"github.com/bootplan/bootplan/internal/imds"
 	"github.com/bootplan/bootplan/plan"
+	"golang.org/x/sys/unix"
 )
 
 // captureConsole collects console output for one test.
@@ -428,4 +429,19 @@ func TestListServices(t *testing.T) {
 	if got, err := listServices(filepath.Join(dir, "none")); err != nil || got != nil {
 		t.Fatalf("missing dir: %v, %v", got, err)
 	}
+}
+
+// Stage one turns Ctrl-Alt-Del into a SIGINT to PID 1 (LINUX_REBOOT_CMD_CAD_OFF); a failure
+// is a warning, not a failed boot.
+func TestDisableCtrlAltDel(t *testing.T) {
+	old := rebootSyscall
+	t.Cleanup(func() { rebootSyscall = old })
+	var got []int
+	rebootSyscall = func(cmd int) error { got = append(got, cmd); return nil }
+	disableCtrlAltDel()
+	if len(got) != 1 || got[0] != unix.LINUX_REBOOT_CMD_CAD_OFF {
+		t.Fatalf("reboot calls %#x, want one LINUX_REBOOT_CMD_CAD_OFF (%#x)", got, unix.LINUX_REBOOT_CMD_CAD_OFF)
+	}
+	rebootSyscall = func(int) error { return unix.EPERM }
+	disableCtrlAltDel() // must not panic or fail
 }

@@ -594,3 +594,12 @@ func TestPID1ShutdownDuringServiceStart(t *testing.T) {
 		}
 	}
 }
+
+// Ctrl-Alt-Del, once stage one has set CAD_OFF, is a SIGINT to PID 1: a clean shutdown like
+// SIGTERM (the workload is stopped, volumes unmounted, power-off), never an abrupt reboot.
+func TestPID1SIGINTIsACleanShutdown(t *testing.T) {
+	out := runPID1(t, "supervise", helperConfig{Main: []string{"/bin/sh", "-c", "kill -INT 1; sleep 30"}, GraceMS: 2000,
+		Volumes: []plan.Volume{{Kind: plan.KindEBS, Destination: "/data"}}}, 30*time.Second)
+	mustContain(t, out, "shutting down: received SIGINT", "main process exited: killed by SIGTERM",
+		"all processes exited during the grace period", "unmounted /data", "powering off", "POWEROFF reboot=false zombies=0")
+}
