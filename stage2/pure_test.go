@@ -205,3 +205,19 @@ func TestSequenceNestedVolumesWaitForOuter(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// readonly-root-fs: stage two's steps remount / read-only only for replace-init (nothing
+// follows the exec); otherwise the supervisor does it after the services' setup (ssh keys),
+// so the ssh setup is not done on a read-only root.
+func TestSequenceReadonlyRootOnlyForReplaceInit(t *testing.T) {
+	for _, replace := range []bool{false, true} {
+		p := &plan.Plan{Version: plan.Version, Command: plan.Command{ReadonlyRoot: true, ReplaceInit: replace}}
+		has := false
+		for _, s := range Sequence(&Runtime{Plan: p}) {
+			has = has || s.Name == "readonly-root"
+		}
+		if has != replace {
+			t.Errorf("replace-init %v: readonly-root step %v, want %v", replace, has, replace)
+		}
+	}
+}

@@ -22,7 +22,8 @@ import (
 //	                hold its destination (a file volume on an EBS mount waits for the mount)
 //	init-scripts    after env, every volume, modules, sysctls, grow-root
 //	command         after env, every volume, init-scripts  (PATH lookup sees their files)
-//	readonly-root   after command, when the plan asks for a read-only root
+//	readonly-root   after command, when the plan asks for a read-only root and replace-init
+//	                (otherwise the supervisor remounts / after the services' setup: ssh keys)
 func Sequence(rt *Runtime) []Step {
 	p := rt.Plan
 	fromSources := make([][]plan.EnvVar, len(p.EnvFrom))
@@ -101,7 +102,7 @@ func Sequence(rt *Runtime) []Step {
 		return nil
 	}})
 
-	if p.Command.ReadonlyRoot {
+	if p.Command.ReadonlyRoot && p.Command.ReplaceInit {
 		steps = append(steps, Step{Name: "readonly-root", After: []string{"command"}, Run: func(ctx context.Context) error {
 			return rt.Host.RemountRootReadonly()
 		}})

@@ -82,6 +82,7 @@ type helperConfig struct {
 	// Keygen replaces ssh-keygen (a shell script), bounded by KeygenTimeoutMS when set.
 	Keygen          string
 	KeygenTimeoutMS int
+	ReadonlyRoot    bool // security.readonly-root-fs
 }
 
 func setupNamespace() error {
@@ -191,7 +192,7 @@ func helperSupervise(cfg helperConfig) int {
 		keygenTimeout = time.Duration(cfg.KeygenTimeoutMS) * time.Millisecond
 	}
 	p := &plan.Plan{Version: plan.Version, Services: cfg.Services, Volumes: cfg.Volumes,
-		Command: plan.Command{Reboot: cfg.Reboot}}
+		Command: plan.Command{Reboot: cfg.Reboot, ReadonlyRoot: cfg.ReadonlyRoot}}
 	var im *imds.Client
 	if cfg.IMDS != "" {
 		im = imds.New(cfg.IMDS, imds.WithDeadline(2*time.Second), imds.WithBackoff(10*time.Millisecond, 50*time.Millisecond))
@@ -602,4 +603,23 @@ func TestPID1SIGINTIsACleanShutdown(t *testing.T) {
 		Volumes: []plan.Volume{{Kind: plan.KindEBS, Destination: "/data"}}}, 30*time.Second)
 	mustContain(t, out, "shutting down: received SIGINT", "main process exited: killed by SIGTERM",
 		"all processes exited during the grace period", "unmounted /data", "powering off", "POWEROFF reboot=false zombies=0")
+}
+
+// readonly-root-fs: the root is remounted read-only after the services' files are written
+// (authorized_keys, host keys) and before the main process starts, as easyto does; before, the remount came first and ssh setup failed on the read-only root.
+func TestPID1ReadonlyRootAfterSSHSetup(t *testing.T) {
+	out := runPID1(t, "supervise", helperConfig{
+		Main:    []string{"/bin/sh", "-c", "echo MAIN-RAN"},
+		GraceMS: 2000, IMDS: sshIMDS(t), Files: sshFiles, ReadonlyRoot: true,
+		Services: []plan.Service{{Name: "ssh", Enabled: true, Optional: true, Argv: []string{"/bin/sh", "-c", "sleep 30"}}},
+		Keygen:   `echo KEYGEN-RAN`,
+	}, 30*time.Second)
+	mustContain(t, out, "wrote SSH authorized_keys", "KEYGEN-RAN", "service ssh started", "MAIN-RAN", "POWEROFF")
+	j := regexp.MustCompile(`JOURNAL (.*)`).FindStringSubmatch(out)
+	if j == nil || !regexp.MustCompile(`write /home/user/.ssh/authorized_keys[^;]*; remount / read-only; .*sync; remount / read-only; sync$`).MatchString(j[1]) {
+		t.Errorf("journal %q: want authorized_keys written, then / remounted read-only, ..., the shutdown", j)
+	}
+	if i, k := strings.Index(out, "remounted / read-only"), strings.Index(out, "main process started"); i < 0 || k < i {
+		t.Error("the main process started before / was remounted read-only")
+	}
 }

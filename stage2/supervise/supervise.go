@@ -189,6 +189,16 @@ func (s *Supervisor) Run(main stage2.Cmd) (reason string) {
 		s.FailAndPowerOff(console.Failure{Stage: "stage2", Step: "services", Err: err})
 		return "service failed: " + err.Error()
 	}
+	// readonly-root-fs: here, as easyto does, once the services have written their files
+	// (ssh authorized_keys and host keys) and before the main process. (With replace-init,
+	// which starts no service, stage two's readonly-root step does it.)
+	if p := s.cfg.Plan; p != nil && p.Command.ReadonlyRoot {
+		if err := s.cfg.Host.RemountRootReadonly(); err != nil {
+			s.FailAndPowerOff(console.Failure{Stage: "stage2", Step: "readonly-root", Err: err})
+			return "remounting / read-only failed: " + err.Error()
+		}
+		console.Infof("remounted / read-only (readonly-root-fs)")
+	}
 
 	pid, exited, err := stage2.StartReaped(s.cfg.Reaper, main)
 	if err != nil {
