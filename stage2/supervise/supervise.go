@@ -58,6 +58,9 @@ type Config struct {
 	RestartBase, RestartCap, RestartReset time.Duration
 	// StopTimeout bounds the wait for the remaining processes after SIGKILL (default 5 s).
 	StopTimeout time.Duration
+	// FinishTimeout bounds each of the sync, unmount and remount phases (default 10 s): a
+	// stuck disk or filesystem must not keep the machine from powering off.
+	FinishTimeout time.Duration
 }
 
 // Supervisor runs the machine's processes until it stops. Create it with New.
@@ -105,6 +108,9 @@ func New(cfg Config) *Supervisor {
 	}
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = 5 * time.Second
+	}
+	if cfg.FinishTimeout <= 0 {
+		cfg.FinishTimeout = 10 * time.Second
 	}
 	if cfg.KillOthers == nil {
 		v := os.Getpid() == 1
