@@ -42,7 +42,7 @@ func TestValidateCompileShow(t *testing.T) {
 		return p
 	}
 	good := write("good.yaml", "command: [/bin/app, $(X)]\nenv:\n  - name: LOG_LEVEL\n    value: topsecret\n")
-	bad := write("bad.yaml", "command: [/app]\nworking-dir: rel\nvolumes:\n  - ebs:\n      mount: {destination: /d, fs-type: ext5}\nsysctls:\n  - {name: "a b", value: 1}\n")
+	bad := write("bad.yaml", "command: [/app]\nworking-dir: rel\nvolumes:\n  - ebs:\n      mount: {destination: /d, fs-type: ext5}\nsysctls:\n  - {name: a b, value: 1}\n")
 	unknown := write("unknown.yaml", "debug: true\nfuture: 1\n")
 	meta := write("metadata.json", `{"config":{"Entrypoint":["/e"],"User":"app"}}`)
 	root := filepath.Join(dir, "root")
