@@ -8,7 +8,7 @@ LDFLAGS   ?= -s -w -X github.com/bootplan/bootplan/internal/version.override=$(V
 STATICCHECK_VERSION ?= v0.8.2
 export CGO_ENABLED = 0
 
-.PHONY: all build test unit lint fuzz bench clean assets vm-test demo validator release schema
+.PHONY: all build test unit lint fuzz fuzz-long bench clean assets vm-test demo validator release schema
 
 all: build
 
@@ -45,6 +45,24 @@ fuzz:
 	    for p in $(FUZZ_FULL_PKGS); do case $$pkg in */$$p) t=$(FUZZTIME);; esac; done; \
 	    echo "fuzz: $$pkg $$f for $$t"; \
 	    $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $$t -fuzzminimizetime $(FUZZMINIMIZETIME); \
+	  done; \
+	done
+
+## fuzz-long: every fuzz target for at least FUZZ_LONG_SECONDS (10 min) each, before a release;
+## not part of `make test` or CI. Rounds of FUZZ_LONG_ROUND executions until the time is spent
+## (counts again, not a -fuzztime duration: golang/go#75804); each round starts from the corpus
+## the previous ones grew in the Go build cache.
+FUZZ_LONG_SECONDS ?= 600
+FUZZ_LONG_ROUND   ?= 200000x
+fuzz-long:
+	@set -e; $(GO) list -f '{{.ImportPath}} {{.Dir}}' ./... | while read -r pkg dir; do \
+	  for f in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$dir/*_test.go 2>/dev/null); do \
+	    start=$$(date +%s); spent=0; \
+	    while [ $$spent -lt $(FUZZ_LONG_SECONDS) ]; do \
+	      echo "fuzz-long: $$pkg $$f, $$spent s of $(FUZZ_LONG_SECONDS) s"; \
+	      $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZ_LONG_ROUND) -fuzzminimizetime $(FUZZMINIMIZETIME); \
+	      spent=$$(( $$(date +%s) - start )); \
+	    done; \
 	  done; \
 	done
 

@@ -145,7 +145,7 @@ func typeOrKeyError(d Diagnostic) bool {
 func TestSchemaAgreesWithValidate(t *testing.T) {
 	s := compileSchema(t)
 	var files []string
-	for _, glob := range []string{"testdata/*/user-data*", "testdata/*/*/user-data*", "../tests/scenarios/*/user-data*", "testdata/schema/*.yaml"} {
+	for _, glob := range []string{"testdata/*/user-data*", "testdata/*/*/user-data*", "../tests/scenarios/*/user-data*", "../schema/testdata/*.yaml"} {
 		m, _ := filepath.Glob(glob)
 		files = append(files, m...)
 	}

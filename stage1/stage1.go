@@ -103,6 +103,7 @@ func (b *boot) mounts(ctx context.Context) error {
 		return err
 	}
 	ensureStdio()
+	protectLinks()
 	return nil
 }
 
@@ -134,7 +135,7 @@ func (b *boot) cmdline(ctx context.Context) error {
 
 func (b *boot) readImage(ctx context.Context) error {
 	var err error
-	if b.metadata, err = os.ReadFile(b.paths.Metadata); err != nil {
+	if b.metadata, err = fsutil.ReadFile(b.paths.Metadata); err != nil {
 		return fmt.Errorf("read image metadata: %w", err)
 	}
 	// passwd and group are optional: Compile complains only if a user name needs them.
@@ -142,7 +143,7 @@ func (b *boot) readImage(ctx context.Context) error {
 		path string
 		dst  *[]byte
 	}{{b.paths.Passwd, &b.passwd}, {b.paths.Group, &b.group}} {
-		if *f.dst, err = os.ReadFile(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if *f.dst, err = fsutil.ReadFile(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			console.Warnf("image: %v", err)
 		}
 	}
@@ -194,6 +195,8 @@ func (b *boot) userData(ctx context.Context) error {
 	}
 	if !found {
 		console.Infof("user data: none (IMDS 404); booting with the image's configuration")
+		// A copy saved by an earlier boot may hold secrets the instance no longer has.
+		removeStaleUserData(b.paths.UserData)
 		return nil
 	}
 	b.rawUserData = raw

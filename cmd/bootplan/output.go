@@ -56,6 +56,5 @@ func writeOutput(path string, b []byte, perm fs.FileMode) error {
 		_, err := os.Stdout.Write(b)
 		return err
 	}
-	return fsutil.WriteAtomic(path, b, perm, -1, -1)
+	return fsutil.WriteOutput(path, b, perm)
 }
-

@@ -24,14 +24,20 @@ func init() {
 		args: "[--reveal] [--format text|toml|json] [PLAN|-]   (default " + plan.PlanPath + ")", define: defineShow})
 }
 
-// readInput reads a file, or stdin for "-". The returned name is used in diagnostics.
+// readInput reads a file, or stdin for "-". The returned name is used in diagnostics. It reads
+// at most one byte more than plan.MaxUserDataBytes: Compile reports the limit, as at boot.
 func readInput(arg string) ([]byte, string, error) {
-	if arg == "-" {
-		b, err := io.ReadAll(os.Stdin)
-		return b, plan.DefaultUserDataFile, err
+	name, f := plan.DefaultUserDataFile, os.Stdin
+	if arg != "-" {
+		var err error
+		if f, err = os.Open(arg); err != nil {
+			return nil, arg, err
+		}
+		defer f.Close()
+		name = arg
 	}
-	b, err := os.ReadFile(arg)
-	return b, arg, err
+	b, err := io.ReadAll(io.LimitReader(f, plan.MaxUserDataBytes+1))
+	return b, name, err
 }
 
 func defineValidate(fs *flag.FlagSet) func([]string) int {
@@ -141,7 +147,7 @@ func defineCompile(fs *flag.FlagSet) func([]string) int {
 	root := fs.String("root", "", "image root: DIR/etc/passwd, DIR/etc/group, DIR/.easyto/services")
 	now := fs.String("now", "", "compile time to record (RFC3339; default: now)")
 	strict := fs.Bool("strict", false, "unknown keys are errors (as in validate), not warnings")
-	outPath := fs.String("o", "-", "output plan file (written 0600, atomically); - for stdout")
+	outPath := fs.String("o", "-", "output plan file (written 0600, atomically; a device or FIFO such as /dev/null is written to, never replaced); - for stdout")
 	return func(pos []string) int {
 		if len(pos) != 1 || *metadata == "" {
 			if *metadata == "" {
@@ -189,19 +195,26 @@ func defineCompile(fs *flag.FlagSet) func([]string) int {
 	}
 }
 
-// readPlan reads a plan file, or stdin for "-". A file that cannot be read is an I/O error
-// (exit 2); one that is not a valid plan is invalid input (exit 1).
+// readPlan reads a plan file, or stdin for "-", never more than a plan can be. A file that
+// cannot be read is an I/O error (exit 2); one that is not a valid plan is invalid input
+// (exit 1).
 func readPlan(cmd, path string) (*plan.Plan, int) {
-	var b []byte
-	var err error
-	if path == "-" {
-		b, err = io.ReadAll(os.Stdin)
-		path = "<stdin>"
+	f := os.Stdin
+	if path != "-" {
+		var err error
+		if f, err = os.Open(path); err != nil {
+			return nil, fail(exitUsage, cmd, "%v", err)
+		}
+		defer f.Close()
 	} else {
-		b, err = os.ReadFile(path)
+		path = "<stdin>"
 	}
+	b, err := io.ReadAll(io.LimitReader(f, plan.MaxPlanBytes+1))
 	if err != nil {
-		return nil, fail(exitUsage, cmd, "%v", err)
+		return nil, fail(exitUsage, cmd, "%s: %v", path, err)
+	}
+	if len(b) > plan.MaxPlanBytes {
+		return nil, fail(exitInvalid, cmd, "%s: larger than a boot plan can be (%d bytes): not a plan written by bootplan", path, plan.MaxPlanBytes)
 	}
 	p, err := plan.Decode(b)
 	if err != nil {
