@@ -78,6 +78,7 @@ const (
 	topH    = 56.0
 	bottomH = 48.0
 	margin  = 12.0
+	rightW  = 48.0 // room for the last axis label and a duration after the longest bar
 )
 
 // SVG renders the chart. title is printed at the top (e.g. "boot report: ok").
@@ -101,7 +102,7 @@ func SVG(title string, bars []Bar) string {
 	tick := niceTick(total)
 	span := math.Max(tick, math.Ceil(total/tick)*tick)
 	x := func(ms float64) float64 { return margin + labelW + ms/span*plotW }
-	width := margin*2 + labelW + plotW
+	width := margin*2 + labelW + plotW + rightW
 	height := topH + float64(len(rows))*rowH + bottomH
 	crit := CriticalPath(rows)
 
@@ -185,6 +186,8 @@ func niceTick(total float64) float64 {
 
 func ms(v float64) string {
 	switch {
+	case v == 0:
+		return "0"
 	case v >= 10000:
 		return fmt.Sprintf("%.1fs", v/1000)
 	case v >= 1000:

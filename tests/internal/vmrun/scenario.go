@@ -86,6 +86,9 @@ type Config struct {
 	Append     []string `toml:"append"`  // extra kernel command-line words
 	Modules    []string `toml:"modules"` // extra kernel modules in the image
 	NoBinaries bool     `toml:"no_binaries"`
+	// InitTar boots bootplan from a release archive (internal/release, what `make release`
+	// ships) unpacked over the image, as easyto's builder does, instead of from bin/.
+	InitTar bool `toml:"init_tar"`
 	Q35        bool     `toml:"q35"`
 	// PowerdownAfter / PowerdownOn: shortcuts for an [[action]] do = "powerdown".
 	PowerdownAfter Duration `toml:"powerdown_after"`
