@@ -103,7 +103,7 @@ func TestValidateCompileShow(t *testing.T) {
 	if _, stdout, _ := capture(t, "show", "-reveal", out); !strings.Contains(stdout, "LOG_LEVEL=topsecret") {
 		t.Errorf("show -reveal:\n%s", stdout)
 	}
-	if code, _, stderr := capture(t, "show", filepath.Join(dir, "missing.toml")); code != 1 || !strings.Contains(stderr, "missing.toml") {
+	if code, _, stderr := capture(t, "show", filepath.Join(dir, "missing.toml")); code != 2 || !strings.Contains(stderr, "missing.toml") {
 		t.Errorf("show missing: %d %s", code, stderr)
 	}
 	if code, _, _ := capture(t, "nope"); code != 2 {
