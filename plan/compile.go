@@ -3,6 +3,7 @@ package plan
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"path"
 	"sort"
@@ -63,6 +64,7 @@ func Compile(in Inputs) (*Plan, Diagnostics, error) {
 	var diags Diagnostics
 	img, d := ParseImageConfig(mfile, in.Metadata)
 	diags = append(diags, d...)
+	diags = append(diags, imageNULDiags(img, mfile)...)
 	ud, d := ParseUserData(ufile, in.RawUserData, in.Strict)
 	diags = append(diags, d...)
 	if img == nil {
@@ -188,6 +190,13 @@ func Compile(in Inputs) (*Plan, Diagnostics, error) {
 	}
 	if err := p.Validate(); err != nil {
 		return nil, diags, fmt.Errorf("internal error, please report: compiled %w", err)
+	}
+	// The plan budget, checked here so that validate and stage one refuse alike.
+	if _, err := Encode(p); errors.Is(err, errPlanSize) {
+		diags = append(diags, Diagnostic{File: ufile, Message: err.Error(), Severity: SeverityError})
+		return nil, diags, diags.Err()
+	} else if err != nil {
+		return nil, diags, fmt.Errorf("internal error, please report: compiled plan: %w", err)
 	}
 	return p, diags, nil
 }

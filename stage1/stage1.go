@@ -104,6 +104,7 @@ func (b *boot) mounts(ctx context.Context) error {
 		return err
 	}
 	ensureStdio()
+	protectLinks()
 	return nil
 }
 
@@ -135,7 +136,7 @@ func (b *boot) cmdline(ctx context.Context) error {
 
 func (b *boot) readImage(ctx context.Context) error {
 	var err error
-	if b.metadata, err = os.ReadFile(b.paths.Metadata); err != nil {
+	if b.metadata, err = fsutil.ReadFile(b.paths.Metadata); err != nil {
 		return fmt.Errorf("read image metadata: %w", err)
 	}
 	// passwd and group are optional: Compile complains only if a user name needs them.
@@ -143,7 +144,7 @@ func (b *boot) readImage(ctx context.Context) error {
 		path string
 		dst  *[]byte
 	}{{b.paths.Passwd, &b.passwd}, {b.paths.Group, &b.group}} {
-		if *f.dst, err = os.ReadFile(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if *f.dst, err = fsutil.ReadFile(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			console.Warnf("image: %v", err)
 		}
 	}
@@ -195,6 +196,8 @@ func (b *boot) userData(ctx context.Context) error {
 	}
 	if !found {
 		console.Infof("user data: none (IMDS 404); booting with the image's configuration")
+		// A copy saved by an earlier boot may hold secrets the instance no longer has.
+		removeStaleUserData(b.paths.UserData)
 		return nil
 	}
 	b.rawUserData = raw

@@ -158,22 +158,24 @@ func parseEnvJSON(raw []byte) ([]plan.EnvVar, error) {
 	}
 	var out []plan.EnvVar
 	seen := map[string]bool{}
-	for dec.More() {
+	for member := 1; dec.More(); member++ {
 		tok, err := dec.Token()
 		if err != nil {
 			return nil, fmt.Errorf("invalid JSON: %s", jsonErr(err))
 		}
 		key, _ := tok.(string)
+		// Until its ':' and value are read, the "key" may be a value out of place ({"A":"x",
+		// "s3cr3t"}): errors before that name the member's position only.
+		tok, err = dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("invalid JSON in member %d: %s", member, jsonErr(err))
+		}
 		if seen[key] {
 			return nil, fmt.Errorf("invalid JSON: duplicate key %q", key)
 		}
 		seen[key] = true
 		if key == "" || strings.ContainsAny(key, "=\x00") {
 			return nil, fmt.Errorf("invalid JSON: key %q is not a valid variable name", key)
-		}
-		tok, err = dec.Token()
-		if err != nil {
-			return nil, fmt.Errorf("invalid JSON at key %q: %s", key, jsonErr(err))
 		}
 		var v string
 		switch t := tok.(type) {

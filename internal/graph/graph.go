@@ -53,6 +53,7 @@ type Result struct {
 	Start    time.Duration // offset from the start of the graph
 	Duration time.Duration
 	Err      error
+	After    []string // the step's dependencies, for the report's timeline
 }
 
 // StepError is the first failure of a run: which step, and its error. It reads
@@ -194,7 +195,7 @@ func Run(ctx context.Context, steps []Step, o Options) ([]Result, error) {
 	indeg, next := edges(steps, index)
 	results := make([]Result, len(steps))
 	for i, s := range steps {
-		results[i] = Result{Name: s.Name, Status: StatusNotRun}
+		results[i] = Result{Name: s.Name, Status: StatusNotRun, After: s.After}
 	}
 	type doneMsg struct {
 		i   int

@@ -331,11 +331,8 @@ func signalName(sig os.Signal) string {
 }
 
 func mainName(c stage2.Cmd) string {
-	if c.Path != "" {
-		return c.Path
-	}
-	if len(c.Args) > 0 {
-		return c.Args[0]
+	if s := c.Shown(); s != "" { // never the expanded argv: it may hold secrets
+		return s
 	}
 	return "(empty command)"
 }
