@@ -173,7 +173,8 @@ func helperSupervise(cfg helperConfig) int {
 	}
 	for name, content := range cfg.Files {
 		full := dir + name
-		if err := os.MkdirAll(full[:strings.LastIndex(full, "/")], 0o755); err == nil && !strings.HasSuffix(name, "/") {
+		err := os.MkdirAll(full[:strings.LastIndex(full, "/")], 0o755)
+		if err == nil && !strings.HasSuffix(name, "/") {
 			err = os.WriteFile(full, []byte(content), 0o644)
 		}
 		if err != nil {
