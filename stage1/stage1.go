@@ -154,7 +154,9 @@ func (b *boot) readImage(ctx context.Context) error {
 	return nil
 }
 
-// listServices returns the service names (directories) under dir; no dir = no services.
+// listServices returns the service names under dir; no dir = no services. As in easyto-init,
+// regular files and directories both count: easyto's asset build makes the markers with
+// touch (empty files). Names starting with "." are ignored.
 func listServices(dir string) ([]string, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -165,7 +167,7 @@ func listServices(dir string) ([]string, error) {
 	}
 	var names []string
 	for _, e := range ents {
-		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+		if (e.IsDir() || e.Type().IsRegular()) && !strings.HasPrefix(e.Name(), ".") {
 			names = append(names, e.Name())
 		}
 	}
