@@ -163,6 +163,9 @@ func Compile(in Inputs) (*Plan, Diagnostics, error) {
 		if v.GroupID.Has() {
 			vol.GID = v.GroupID.V
 		}
+		if vol.Kind == KindEBS && vol.Destination != "" {
+			vol.ModeGiven, vol.UIDGiven, vol.GIDGiven = v.ModeSet, v.UserID.Has(), v.GroupID.Has()
+		}
 		p.Volumes = append(p.Volumes, vol)
 	}
 	p.Modules = nilIfEmpty(ud.Modules.V)

@@ -63,6 +63,7 @@ type UserVolume struct {
 	Volume
 	UserID  Opt[uint32]
 	GroupID Opt[uint32]
+	ModeSet bool // mount.mode was given (not the kind's default)
 }
 
 // DefaultUserDataFile names user data in diagnostics.
@@ -964,7 +965,7 @@ func (p *parser) mount(v *UserVolume, n *yaml.Node, path string) {
 	v.GroupID = get(p, o, "group-id", p.u32)
 	v.Mode = DefaultMode(v.Kind)
 	if m := get(p, o, "mode", p.mode); m.Has() {
-		v.Mode = m.V
+		v.Mode, v.ModeSet = m.V, true
 	}
 	if v.Kind == KindEBS {
 		fs, fn := required(p, o, "fs-type", p.str)
