@@ -100,7 +100,10 @@ func (rt *Runtime) PrepareCommand() (Cmd, error) {
 	if len(c.Argv) == 0 {
 		return Cmd{}, errors.New("empty command")
 	}
-	argv := plan.ExpandArgv(c.Argv, rt.Env)
+	argv, err := plan.ExpandArgv(c.Argv, rt.Env)
+	if err != nil {
+		return Cmd{}, err
+	}
 	resolved, err := LookPath(rt.Host.Stat, argv[0], envValue(rt.Env, "PATH"))
 	if err != nil {
 		return Cmd{}, err

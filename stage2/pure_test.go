@@ -121,7 +121,7 @@ func TestLookPath(t *testing.T) {
 }
 
 func TestRenderTemplate(t *testing.T) {
-	env := []plan.EnvVar{{Name: "Z", Value: "us-east-1a"}}
+	env := []plan.EnvVar{{Name: "Z", Value: "us-east-1a"}, {Name: "BIG", Value: strings.Repeat("b", 100<<10)}}
 	tests := []struct{ content, vars, want, err string }{
 		{"{{a}}", "", "{{a}}", ""},
 		{"{{a}}", "null", "{{a}}", ""},
@@ -130,6 +130,10 @@ func TestRenderTemplate(t *testing.T) {
 		{"{{z}} $(Z)", `{"z":"$(Z)-$$(Z)-$(NOPE)"}`, "us-east-1a-$(Z)-$(NOPE) $(Z)", ""},
 		{"{{#a}}", `{"a":1}`, "", `mustache: unclosed section "a" opened at line 1:1`},
 		{"x", `"str"`, "", "InvalidVariableMapping"},
+		// A variable referencing a 100 KiB value 30 times: within the budget; 20 such strings
+		// together are not.
+		{"{{a}}", `{"a":"` + strings.Repeat("$(BIG)", 30) + `"}`, strings.Repeat("b", 3000<<10), ""},
+		{"{{a}}", `{"a":[` + strings.Repeat(`"`+strings.Repeat("$(BIG)", 50)+`",`, 19) + `"x"]}`, "", "variables: the strings grow past 4 MiB with $(VAR) references expanded"},
 	}
 	for _, tt := range tests {
 		got, err := RenderTemplate(tt.content, tt.vars, env)
