@@ -814,6 +814,11 @@ func (p *parser) envFromItem(n *yaml.Node, path string) ([]EnvFrom, bool) {
 				ef.Name = nm.V
 			}
 			ef.Base64 = get(p, so, "base64-encode", p.boolean).V
+			if ef.Base64 && strings.TrimSpace(ef.Name) == "" {
+				// easyto's README: base64-encode is for a value fetched with name.
+				p.warnf(so.fields["base64-encode"].key, join(kp, "base64-encode"), "applies only to a value fetched with name; ignored (each JSON member is used as it is)")
+				ef.Base64 = false
+			}
 		}
 		if ef.Name != "" {
 			if err := checkEnvName(ef.Name); err != nil {
