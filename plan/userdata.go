@@ -64,6 +64,7 @@ type UserVolume struct {
 	UserID  Opt[uint32]
 	GroupID Opt[uint32]
 	ModeSet bool // mount.mode was given (not the kind's default)
+	skip    bool // optional volume that would fail at boot: left out of the plan (warned)
 }
 
 // DefaultUserDataFile names user data in diagnostics.
@@ -99,14 +100,14 @@ func ParseUserData(file string, raw []byte, strict bool) (*UserData, Diagnostics
 		if errors.Is(err, io.EOF) {
 			return &UserData{}, nil
 		}
-		p.yamlError(err)
+		p.yamlError(b, err)
 		return nil, p.diags
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
 		p.errorf(&extra, "", "user data holds more than one YAML document (found a second \"---\"): keep one")
 	} else if !errors.Is(err, io.EOF) {
-		p.yamlError(err)
+		p.yamlError(b, err)
 	}
 	ud := &UserData{}
 	root := &doc
@@ -190,7 +191,7 @@ func (p *parser) sorted() Diagnostics {
 
 var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-func (p *parser) yamlError(err error) {
+func (p *parser) yamlError(src []byte, err error) {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		for _, e := range te.Errors {
@@ -198,7 +199,8 @@ func (p *parser) yamlError(err error) {
 		}
 		return
 	}
-	p.yamlLine(err.Error())
+	line, col, msg := locateYAMLError(src, err.Error()) // see yamlerr.go
+	p.diags = append(p.diags, Diagnostic{File: p.file, Line: line, Col: col, Message: msg, Severity: SeverityError})
 }
 
 func (p *parser) yamlLine(msg string) {
@@ -695,6 +697,10 @@ func (p *parser) envList(n *yaml.Node, path string) ([]EnvVar, bool) {
 func (p *parser) sysctls(n *yaml.Node, path string) ([]Sysctl, bool) {
 	return list(p, n, path, func(e *yaml.Node, ip string) (Sysctl, bool) {
 		name, value, ok := p.nameValue(e, ip, CheckSysctlName)
+		if ok {
+			// sysctl(8) accepts the slash form too; the plan holds the dot form.
+			name, _ = NormalizeSysctlName(name)
+		}
 		return Sysctl{Name: name, Value: value}, ok
 	})
 }
@@ -871,10 +877,10 @@ func (p *parser) volumeItem(n *yaml.Node, path string) ([]UserVolume, bool) {
 		}
 		before := len(p.diags.Errors())
 		v := p.volume(kind, e.val, join(path, kind))
-		if len(p.diags.Errors()) == before {
-			out = append(out, v)
-		} else {
+		if len(p.diags.Errors()) != before {
 			allOK = false
+		} else if !v.skip {
+			out = append(out, v)
 		}
 	}
 	if len(o.fields) == 0 {
@@ -885,6 +891,7 @@ func (p *parser) volumeItem(n *yaml.Node, path string) ([]UserVolume, bool) {
 
 func (p *parser) volume(kind string, n *yaml.Node, path string) UserVolume {
 	v := UserVolume{Volume: Volume{Kind: kind}}
+	varsFrom, varsTo := -1, -1 // optional template: its variables' diagnostics
 	var keys []string
 	switch kind {
 	case KindEBS:
@@ -932,7 +939,11 @@ func (p *parser) volume(kind string, n *yaml.Node, path string) UserVolume {
 			v.Content, _ = p.strOrEmpty(e.val, join(path, "content"))
 		}
 		if e, present := o.fields["variables"]; present {
+			before := len(p.diags)
 			v.Variables = p.variables(e.val, join(path, "variables"))
+			if v.Optional {
+				varsFrom, varsTo = before, len(p.diags)
+			}
 		}
 	}
 	if e, present := o.fields["mount"]; !present {
@@ -941,6 +952,9 @@ func (p *parser) volume(kind string, n *yaml.Node, path string) UserVolume {
 		p.errorf(e.val, join(path, "mount"), "field is required (got null)")
 	} else {
 		p.mount(&v, e.val, join(path, "mount"))
+	}
+	if varsFrom >= 0 {
+		p.skipOptionalTemplate(&v, varsFrom, varsTo)
 	}
 	return v
 }
@@ -971,6 +985,7 @@ func (p *parser) mount(v *UserVolume, n *yaml.Node, path string) {
 	v.Mode = DefaultMode(v.Kind)
 	if m := get(p, o, "mode", p.mode); m.Has() {
 		v.Mode, v.ModeSet = m.V, true
+		p.secretMode(v, o.fields["mode"].val, join(path, "mode"))
 	}
 	if v.Kind == KindEBS {
 		fs, fn := required(p, o, "fs-type", p.str)
@@ -979,14 +994,22 @@ func (p *parser) mount(v *UserVolume, n *yaml.Node, path string) {
 		}
 		v.FSType = fs
 		if opts := get(p, o, "options", p.strList); opts.Has() {
+			// Each entry may hold several comma-separated options (fstab style); the plan
+			// holds one option per entry.
+			var all []string
 			for i, s := range opts.V {
-				if s == "" || strings.ContainsAny(s, ", \t\n") {
-					p.errorf(p.resolve(o.fields["options"].val).Content[i], index(join(path, "options"), i),
-						"invalid mount option %q: one option per list entry, no commas or spaces", s)
+				en := p.resolve(o.fields["options"].val).Content[i]
+				if r := p.resolve(en); r.Kind != yaml.ScalarNode || isNull(r) {
+					continue // already reported by strList
 				}
+				split, err := splitMountOptions(s)
+				if err != nil {
+					p.errorf(en, index(join(path, "options"), i), "%v", err)
+				}
+				all = append(all, split...)
 			}
-			if len(opts.V) > 0 {
-				v.MountOptions = opts.V
+			if len(all) > 0 {
+				v.MountOptions = all
 			}
 		}
 		return
@@ -1103,7 +1126,7 @@ func (p *parser) toJSON(b *strings.Builder, n *yaml.Node, path string, depth int
 					continue
 				}
 				if k.Kind != yaml.ScalarNode || k.Tag != "!!str" {
-					p.errorf(k, path, "variable names must be strings, got %s (quote it)", describe(k))
+					p.nonStringKey(k, path)
 					return false
 				}
 				if i, ok := pos[k.Value]; ok {
