@@ -238,3 +238,24 @@ func TestShellQuote(t *testing.T) {
 		}
 	}
 }
+
+// FuzzExpandMax: with a budget the result is Expand's whenever that fits, and refused exactly
+// when it does not.
+func FuzzExpandMax(f *testing.F) {
+	for _, s := range []string{"", "$(A)", "$$(A)$(B)", "x$(A)$(A)$(", "$(A$(B))", "$", "$$$", "$(B)$(NOPE)"} {
+		f.Add(s, 5)
+	}
+	vars := map[string]string{"A": "aaaa", "B": "$(A)"}
+	lookup := func(n string) (string, bool) { v, ok := vars[n]; return v, ok }
+	f.Fuzz(func(t *testing.T, s string, limit int) {
+		if limit < 0 {
+			limit = -limit
+		}
+		limit %= 1 << 16
+		want := Expand(s, lookup)
+		got, ok := ExpandMax(s, lookup, limit)
+		if ok != (len(want) <= limit) || (ok && got != want) {
+			t.Fatalf("ExpandMax(%q, %d) = %q, %v; Expand = %q", s, limit, got, ok, want)
+		}
+	})
+}
