@@ -240,7 +240,7 @@ func jsonKind(tok json.Token) string {
 		return "an object"
 	case string:
 		return "a string"
-	case json.Number:
+	case json.Number, float64:
 		return "a number"
 	case bool:
 		return "a bool"

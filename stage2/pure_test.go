@@ -33,6 +33,7 @@ func TestEnvFromValue(t *testing.T) {
 		{`{"":"x"}`, "", false, "", "", `key "" is not a valid variable name`},
 		{`"str"`, "", false, "", "", "got a string"},
 		{`[{"A":"x"}]`, "", false, "", "", "got an array"},
+		{`5`, "", false, "", "", "got a number"},
 		{`{"A":"x"} {}`, "", false, "", "", "data after the object"},
 		{`{"A":"SECRETVALUE"`, "", false, "", "", "invalid JSON"},
 		{`{"A":[1,"SECRETVALUE"`, "", false, "", "", "invalid JSON"},
