@@ -209,8 +209,7 @@ func TestExpandArgv(t *testing.T) {
 		t.Errorf("got %q, %v; want %q", got, err, want)
 	}
 	big := []EnvVar{{Name: "BIG", Value: strings.Repeat("s", 100<<10)}}
-	var n uint64
-	n = memDuring(func() { _, err = ExpandArgv([]string{"/bin/app", strings.Repeat("$(BIG)", 10000)}, big) })
+	n := memDuring(func() { _, err = ExpandArgv([]string{"/bin/app", strings.Repeat("$(BIG)", 10000)}, big) })
 	if err == nil || !strings.Contains(err.Error(), "command argv[1]: longer than the kernel allows for one argument") || n > 4<<20 {
 		t.Errorf("one argument: %v (allocated %d bytes)", err, n)
 	}
