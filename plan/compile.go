@@ -4,8 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"path"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -211,6 +213,19 @@ func MergeEnv(base, user []EnvVar) []EnvVar {
 		}
 	}
 	return append(out, user...)
+}
+
+// ServiceNames returns the service names among the entries of /.easyto/services (one rule for
+// stage one and `bootplan -root`): regular files, as easyto's asset build makes them with
+// touch, and directories; names starting with "." are ignored, as are other kinds (links).
+func ServiceNames(entries []fs.DirEntry) []string {
+	var names []string
+	for _, e := range entries {
+		if (e.IsDir() || e.Type().IsRegular()) && !strings.HasPrefix(e.Name(), ".") {
+			names = append(names, e.Name())
+		}
+	}
+	return names
 }
 
 func services(present []string, ud *UserData) []Service {

@@ -154,9 +154,8 @@ func (b *boot) readImage(ctx context.Context) error {
 	return nil
 }
 
-// listServices returns the service names under dir; no dir = no services. As in easyto-init,
-// regular files and directories both count: easyto's asset build makes the markers with
-// touch (empty files). Names starting with "." are ignored.
+// listServices returns the service names under dir (plan.ServiceNames: files and directories,
+// as easyto-init counts them); no dir = no services.
 func listServices(dir string) ([]string, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -165,13 +164,7 @@ func listServices(dir string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var names []string
-	for _, e := range ents {
-		if (e.IsDir() || e.Type().IsRegular()) && !strings.HasPrefix(e.Name(), ".") {
-			names = append(names, e.Name())
-		}
-	}
-	return names, nil
+	return plan.ServiceNames(ents), nil
 }
 
 func (b *boot) network(ctx context.Context) error {
