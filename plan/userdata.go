@@ -891,7 +891,6 @@ func (p *parser) volumeItem(n *yaml.Node, path string) ([]UserVolume, bool) {
 
 func (p *parser) volume(kind string, n *yaml.Node, path string) UserVolume {
 	v := UserVolume{Volume: Volume{Kind: kind}}
-	varsFrom, varsTo := -1, -1 // optional template: its variables' diagnostics
 	var keys []string
 	switch kind {
 	case KindEBS:
@@ -912,6 +911,8 @@ func (p *parser) volume(kind string, n *yaml.Node, path string) UserVolume {
 	if kind != KindEBS {
 		v.Optional = get(p, o, "optional", p.boolean).V
 	}
+	varsFrom, varsTo := -1, -1 // optional template: its variables' diagnostics
+
 	switch kind {
 	case KindEBS:
 		v.Device, _ = required(p, o, "device", p.absPath)

@@ -44,13 +44,15 @@ type yamlScan struct {
 	quoteChar     rune
 	missingComma  yamlFinding // an entry follows another without ',' (or a bracket closes the wrong kind)
 	badEscape     yamlPos
-	badChar       yamlPos // a character that cannot start a token
-	tab           yamlPos // a tab in the indentation
-	mapValue      yamlPos // ':' where a mapping value is not allowed
-	seqEntry      yamlPos // '-' where a sequence entry is not allowed
-	badIndent     yamlPos // a line whose indentation matches no open block
-	junk          yamlPos // something after a complete value on the same line
-	noColon       yamlPos // a line in a block mapping that is not "key: value"
+	badChars      []yamlPos // characters that cannot start a token (tabs where indentation is read included)
+	tabs          []yamlPos // tabs in the indentation of a line
+	mapValues     []yamlPos // ':' where a mapping value is not allowed
+	seqEntry      yamlPos   // '-' where a sequence entry is not allowed
+	badIndent     yamlPos   // a line whose indentation matches no open block
+	indentHint    string    // what is wrong with it
+	junk          yamlPos   // something after a complete value on the same line
+	noColon       yamlPos   // a line in a block mapping that is not "key: value"
+	noKey         yamlPos   // a line that starts with ':' (no key before the value)
 }
 
 type yamlFlow struct {
@@ -130,13 +132,16 @@ func (s *yamlScan) run() {
 			s.next()
 		}
 		if s.peek(0) == '\t' {
-			// A tab where indentation is expected (libyaml refuses it).
+			// A tab where indentation is expected: libyaml refuses it (as a character that
+			// cannot start a token, or, after a plain scalar, as a tab that violates
+			// indentation), blank lines included.
 			t := s.pos()
 			for s.peek(0) == ' ' || s.peek(0) == '\t' {
 				s.next()
 			}
+			s.tabs = append(s.tabs, t)
 			if !isBlankOrEnd(s.peek(0)) && s.peek(0) != '#' {
-				setFirst(&s.tab, t)
+				s.badChars = append(s.badChars, t)
 			}
 		}
 		c := s.i - start
@@ -168,11 +173,18 @@ func (s *yamlScan) run() {
 		dash := r == '-' && isBlankOrEnd(s.peek(1))
 		switch {
 		case c == top:
-			// A sibling entry; "- " at a mapping's indentation is easyto-style "key:\n- a".
-			if dash && !topSeq {
+			// A sibling entry. "- " at a mapping's indentation is an indentless sequence,
+			// allowed right after "key:" ("key:\n- a"); a key at a sequence's indentation
+			// ends an indentless sequence and is wrong anywhere else.
+			switch {
+			case dash && !topSeq && openCol == c:
 				stack = append(stack, yamlIndent{col: c, seq: true})
-			} else if !dash && topSeq && len(stack) > 1 && stack[len(stack)-2].col == c {
-				stack = stack[:len(stack)-1] // the indentless sequence ends
+			case dash && !topSeq:
+				s.indent(s.pos(), "a list entry where a key is expected")
+			case !dash && topSeq && len(stack) > 1 && stack[len(stack)-2].col == c:
+				stack = stack[:len(stack)-1]
+			case !dash && topSeq:
+				s.indent(s.pos(), "a key at the indentation of a list: indent it under its \"- \" entry")
 			}
 		case c > top && openCol >= -1 && (c > openCol || (dash && c == openCol)):
 			stack = append(stack, yamlIndent{col: c, seq: dash})
@@ -183,10 +195,16 @@ func (s *yamlScan) run() {
 		case c > top && len(stack) == 0:
 			stack = append(stack, yamlIndent{col: c, seq: dash})
 		default:
-			setFirst(&s.badIndent, s.pos())
+			s.indent(s.pos(), "the indentation of this line matches no open block")
 			stack = append(stack, yamlIndent{col: c, seq: dash})
 		}
 		s.lineTokens(&stack, &openCol, &plainCol, c, false)
+	}
+}
+
+func (s *yamlScan) indent(p yamlPos, hint string) {
+	if !s.badIndent.valid() {
+		s.badIndent, s.indentHint = p, hint
 	}
 }
 
@@ -204,7 +222,7 @@ func (s *yamlScan) hasPrefix(p string) bool {
 func (s *yamlScan) continuation() {
 	for !s.eof() && s.peek(0) != '\n' {
 		if s.peek(0) == ':' && isBlankOrEnd(s.peek(1)) {
-			setFirst(&s.mapValue, s.pos())
+			s.mapValues = append(s.mapValues, s.pos())
 		}
 		if s.peek(0) == '#' && (s.peek(-1) == ' ' || s.peek(-1) == '\t') {
 			s.skipToEOL()
@@ -256,7 +274,11 @@ func (s *yamlScan) lineTokens(stack *[]yamlIndent, openCol, plainCol *int, c int
 			lastKey = col
 			s.next()
 		case r == ':' && isBlankOrEnd(s.peek(1)):
-			// A value indicator after a complex key ("? a" then ": b") or an empty key.
+			// A value indicator after a complex key ("? a" then ": b", rare in user data)
+			// or with no key at all.
+			if col == c && !content && !value {
+				setFirst(&s.noKey, s.pos())
+			}
 			value = true
 			s.next()
 		case r == '&' || r == '!':
@@ -269,7 +291,11 @@ func (s *yamlScan) lineTokens(stack *[]yamlIndent, openCol, plainCol *int, c int
 			s.blockScalar(lastKey)
 			return
 		case content:
-			// Something after a complete value on the same line.
+			// Something after a complete value on the same line; libyaml reports a "- "
+			// there as a sequence entry where none is allowed.
+			if r == '-' && isBlankOrEnd(s.peek(1)) {
+				setFirst(&s.seqEntry, s.pos())
+			}
 			setFirst(&s.junk, s.pos())
 			s.skipToEOL()
 			s.next()
@@ -297,10 +323,16 @@ func (s *yamlScan) lineTokens(stack *[]yamlIndent, openCol, plainCol *int, c int
 				}
 			}
 		case r == '@' || r == '`':
-			setFirst(&s.badChar, s.pos())
+			s.badChars = append(s.badChars, s.pos())
 			s.skipToEOL()
 			s.next()
 			return
+		case r == ']' || r == '}' || r == ',':
+			// A flow indicator outside a flow collection: libyaml takes it as a token, and a
+			// key may not follow it on the line.
+			setFirst(&s.junk, s.pos())
+			value = true
+			s.next()
 		default:
 			// A plain scalar up to ": ", " #" or the end of the line; a key if ': ' ends it.
 			for !s.eof() && s.peek(0) != '\n' && s.peek(0) != '\r' {
@@ -314,7 +346,7 @@ func (s *yamlScan) lineTokens(stack *[]yamlIndent, openCol, plainCol *int, c int
 			}
 			if s.peek(0) == ':' {
 				if value {
-					setFirst(&s.mapValue, s.pos())
+					s.mapValues = append(s.mapValues, s.pos())
 					s.skipToEOL()
 					s.next()
 					return
@@ -347,7 +379,7 @@ func (s *yamlScan) afterValueKey(value bool) bool {
 		return false
 	}
 	if value {
-		setFirst(&s.mapValue, s.pos())
+		s.mapValues = append(s.mapValues, s.pos())
 		s.skipToEOL()
 		return false
 	}
@@ -499,7 +531,7 @@ func (s *yamlScan) flowToken() {
 			s.next()
 		}
 	case r == '@' || r == '`':
-		setFirst(&s.badChar, at)
+		s.badChars = append(s.badChars, at)
 		s.next()
 	default:
 		// A plain scalar; one that goes on on a later line is the same scalar (multi-line).
@@ -534,6 +566,30 @@ func (s *yamlScan) unclosed(p yamlPos) bool {
 		}
 	}
 	return false
+}
+
+// onLine returns the first position on line.
+func onLine(ps []yamlPos, line int) (yamlPos, bool) {
+	for _, p := range ps {
+		if p.line == line {
+			return p, true
+		}
+	}
+	return yamlPos{}, false
+}
+
+func firstPos(ps []yamlPos) yamlPos {
+	if len(ps) == 0 {
+		return yamlPos{}
+	}
+	return ps[0]
+}
+
+func lineRunes(lines []string, p yamlPos) []rune {
+	if p.line < 1 || p.line > len(lines) {
+		return nil
+	}
+	return []rune(lines[p.line-1])
 }
 
 var (
@@ -593,19 +649,24 @@ func locateYAMLError(src []byte, errText string) (line, col int, msg string) {
 			return at(s.badEscape, msg)
 		}
 	case strings.HasPrefix(msg, "found character that cannot start any token"):
-		if s.badChar.valid() && s.badChar.before(s.tab) {
-			return at(s.badChar, msg)
-		}
-		if s.tab.valid() {
-			return at(s.tab, msg+" (a tab; indent with spaces)")
+		// The library's line is exact here (its marks start at 0, so none means line 1).
+		if p, ok := onLine(append(s.badChars, s.tabs...), max(libLine, 1)); ok {
+			hint := ""
+			if r := lineRunes(lines, p); p.col-1 < len(r) && r[p.col-1] == '\t' {
+				hint = " (a tab; indent with spaces)"
+			}
+			return at(p, msg+hint)
 		}
 	case strings.HasPrefix(msg, "found a tab character"):
-		if s.tab.valid() {
-			return at(s.tab, msg+" (indent with spaces)")
+		// The library names the line of the scalar before the tab.
+		for _, p := range s.tabs {
+			if p.line > libLine {
+				return at(p, msg+" (indent with spaces)")
+			}
 		}
 	case msg == "mapping values are not allowed in this context":
-		if s.mapValue.valid() {
-			return at(s.mapValue, msg+" (quote a value that holds \": \")")
+		if p, ok := onLine(s.mapValues, max(libLine, 1)); ok {
+			return at(p, msg+" (quote a value that holds \": \")")
 		}
 	case msg == "block sequence entries are not allowed in this context":
 		if s.seqEntry.valid() {
@@ -618,15 +679,21 @@ func locateYAMLError(src []byte, errText string) (line, col int, msg string) {
 			p    yamlPos
 			hint string
 		}{
-			{s.badIndent, " (the indentation of this line matches no open block)"},
+			{s.noKey, " (a ':' with no key before it)"},
+			{s.badIndent, " (" + s.indentHint + ")"},
 			{s.junk, " (text after a complete value: quote the whole value)"},
 			{s.noColon, " (this line is not \"key: value\")"},
-			{s.mapValue, ""},
+			{firstPos(s.mapValues), ""},
 			{s.seqEntry, ""},
 		} {
 			if c.p.before(first) {
 				first, hint = c.p, c.hint
 			}
+		}
+		if len(s.flows) > 0 && s.flows[0].open.before(first) {
+			// An unclosed bracket before the first mistake found is the mistake.
+			g := s.flows[0]
+			return at(g.open, "this '"+string(g.ch)+"' is never closed ("+msg+")")
 		}
 		if first.valid() {
 			return at(first, msg+hint)
