@@ -64,6 +64,7 @@ type UserVolume struct {
 	UserID  Opt[uint32]
 	GroupID Opt[uint32]
 	at      volumeAt // where it is, for diagnostics naming two volumes
+	ModeSet bool     // mount.mode was given (not the kind's default)
 	skip    bool     // optional volume that would fail at boot: left out of the plan (warned)
 }
 
@@ -846,6 +847,11 @@ func (p *parser) envFromItem(n *yaml.Node, path string) ([]EnvFrom, bool) {
 				ef.Name = nm.V
 			}
 			ef.Base64 = get(p, so, "base64-encode", p.boolean).V
+			if ef.Base64 && strings.TrimSpace(ef.Name) == "" {
+				// easyto's README: base64-encode is for a value fetched with name.
+				p.warnf(so.fields["base64-encode"].key, join(kp, "base64-encode"), "applies only to a value fetched with name; ignored (each JSON member is used as it is)")
+				ef.Base64 = false
+			}
 		}
 		if ef.Name != "" {
 			if err := checkEnvName(ef.Name); err != nil {
@@ -997,7 +1003,7 @@ func (p *parser) mount(v *UserVolume, n *yaml.Node, path string) {
 	v.GroupID = get(p, o, "group-id", p.id)
 	v.Mode = DefaultMode(v.Kind)
 	if m := get(p, o, "mode", p.mode); m.Has() {
-		v.Mode = m.V
+		v.Mode, v.ModeSet = m.V, true
 		p.secretMode(v, o.fields["mode"].val, join(path, "mode"))
 	}
 	if v.Kind == KindEBS {

@@ -449,13 +449,16 @@ func TestBootNoUserDataRemovesStaleCopy(t *testing.T) {
 }
 
 func TestListServices(t *testing.T) {
+	// easyto's asset build makes the markers with touch: empty files. Directories count too;
+	// names starting with "." never do.
 	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "ssh"), 0o755)
-	os.MkdirAll(filepath.Join(dir, "chrony"), 0o755)
+	os.WriteFile(filepath.Join(dir, "ssh"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "chrony"), nil, 0o644)
+	os.MkdirAll(filepath.Join(dir, "ntp"), 0o755)
 	os.MkdirAll(filepath.Join(dir, ".hidden"), 0o755)
-	os.WriteFile(filepath.Join(dir, "README"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, ".keep"), nil, 0o644)
 	got, err := listServices(dir)
-	if err != nil || !reflect.DeepEqual(got, []string{"chrony", "ssh"}) {
+	if err != nil || !reflect.DeepEqual(got, []string{"chrony", "ntp", "ssh"}) {
 		t.Fatalf("got %v, %v", got, err)
 	}
 	if got, err := listServices(filepath.Join(dir, "none")); err != nil || got != nil {

@@ -17,7 +17,7 @@ import (
 //	modules                                    kernel modules
 //	sysctls         after modules
 //	env-from-<i>                               one per source, fetched in parallel
-//	env             after every env-from       plan.ResolveEnv: static env over env-from, $(VAR)
+//	env             after every env-from       plan.ResolveEnv: env-from over image and user env, $(VAR)
 //	volume-<i>      ebs: after link-nvme; files: after env; any volume after the volumes that
 //	                hold its destination (a file volume on an EBS mount waits for the mount)
 //	init-scripts    after env, every volume, modules, sysctls, grow-root
@@ -57,7 +57,11 @@ func Sequence(rt *Runtime) []Step {
 		for _, vs := range fromSources {
 			flat = append(flat, vs...)
 		}
-		rt.Env = plan.ResolveEnv(p.Env, flat)
+		env, err := plan.ResolveEnv(p.Env, flat)
+		if err != nil {
+			return err
+		}
+		rt.Env = env
 		logEnvNames(rt.Env)
 		return nil
 	}})

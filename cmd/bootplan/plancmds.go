@@ -126,10 +126,7 @@ func readRoot(root string, in *plan.Inputs) error {
 	if err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	in.Services = []string{}
-	for _, e := range entries {
-		in.Services = append(in.Services, e.Name())
-	}
+	in.Services = append([]string{}, plan.ServiceNames(entries)...)
 	sort.Strings(in.Services)
 	return nil
 }

@@ -47,7 +47,10 @@ func TestValidateCompileShow(t *testing.T) {
 	meta := write("metadata.json", `{"config":{"Entrypoint":["/e"],"User":"app"}}`)
 	root := filepath.Join(dir, "root")
 	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	// easyto's layout: services are empty files; a directory counts too, a dot file does not.
 	os.MkdirAll(filepath.Join(root, ".easyto/services/chrony"), 0o755)
+	os.WriteFile(filepath.Join(root, ".easyto/services/ssh"), nil, 0o644)
+	os.WriteFile(filepath.Join(root, ".easyto/services/.keep"), nil, 0o644)
 	os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("app:x:10:20::/:/bin/sh\n"), 0o644)
 
 	if code, _, stderr := capture(t, "validate", good); code != 0 || stderr != "" {
@@ -78,7 +81,7 @@ func TestValidateCompileShow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Command.UID != 10 || p.Command.GID != 20 || len(p.Services) != 1 || p.Source.CompiledAt.Year() != 2025 {
+	if p.Command.UID != 10 || p.Command.GID != 20 || len(p.Services) != 2 || p.Services[1].Name != "ssh" || p.Source.CompiledAt.Year() != 2025 {
 		t.Errorf("compiled plan: %+v", p)
 	}
 	if fi, _ := os.Stat(out); fi.Mode().Perm() != 0o600 {
