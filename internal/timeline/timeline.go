@@ -15,7 +15,7 @@ import (
 // Bar is one step. Times are milliseconds from the start of the boot.
 type Bar struct {
 	Name    string
-	Status  string // ok | failed | skipped | not-run | anything else (drawn as ok)
+	Status  string // ok | failed | skipped | abandoned | not-run | anything else (drawn as ok)
 	StartMS float64
 	DurMS   float64
 	After   []string // the steps it waited for
@@ -140,6 +140,8 @@ func SVG(title string, bars []Bar) string {
 		switch b.Status {
 		case "failed":
 			fill = "#d9534f"
+		case "abandoned": // still running when shutdown's grace ran out
+			fill = "#8e44ad"
 		case "skipped":
 			fill = "url(#skip)"
 		}
@@ -161,7 +163,7 @@ func SVG(title string, bars []Bar) string {
 	// Legend.
 	ly := plotBottom + 36
 	lx := margin
-	for _, l := range []struct{ fill, text string }{{"#4a7fb5", "ok"}, {"#f0a000", "critical path"}, {"#d9534f", "failed"}, {"url(#skip)", "skipped"}} {
+	for _, l := range []struct{ fill, text string }{{"#4a7fb5", "ok"}, {"#f0a000", "critical path"}, {"#d9534f", "failed"}, {"#8e44ad", "abandoned"}, {"url(#skip)", "skipped"}} {
 		fmt.Fprintf(&s, `<rect x="%.0f" y="%.0f" width="14" height="10" fill="%s"/><text x="%.0f" y="%.0f">%s</text>`+"\n", lx, ly-9, l.fill, lx+18, ly, l.text)
 		lx += 30 + float64(len(l.text))*7
 	}

@@ -62,6 +62,7 @@ func sample() []Bar {
 		{Name: "volume-1 <tpl & \"x\">", Status: "skipped", StartMS: 186, DurMS: 9, After: []string{"env"}, Error: "optional source missing"},
 		{Name: "volume-2", Status: "failed", StartMS: 186, DurMS: 40, After: []string{"env"}, Error: "AccessDenied"},
 		{Name: "init-scripts", Status: "not-run", After: []string{"env", "volume-0"}},
+		{Name: "volume-3", Status: "abandoned", StartMS: 186, DurMS: 120, After: []string{"env"}},
 	}
 }
 
@@ -103,10 +104,10 @@ func TestSVGWellFormed(t *testing.T) {
 			}
 		}
 	}
-	if bars != 7 { // 8 steps, one not run
-		t.Fatalf("%d bars, want 7", bars)
+	if bars != 8 { // 9 steps, one not run
+		t.Fatalf("%d bars, want 8", bars)
 	}
-	for _, want := range []string{`class="bar failed"`, `class="bar skipped"`, `stroke="#f0a000"`} {
+	for _, want := range []string{`class="bar failed"`, `class="bar skipped"`, `class="bar abandoned" x="635.9" y="214.0" width="260.6" height="14" rx="2" fill="#8e44ad"`, `stroke="#f0a000"`} {
 		if !strings.Contains(s, want) {
 			t.Errorf("SVG lacks %s", want)
 		}
