@@ -33,7 +33,10 @@ const (
 	AWSAddr       = "169.254.169.2"
 	IMDSEndpoint  = "http://" + IMDSAddr
 	AWSEndpoint   = "http://" + AWSAddr + ":80"
-	defaultAppend = "console=ttyS0 panic=-1 quiet"
+	// no_timer_check: under TCG on a loaded host the kernel's IO-APIC timer check can miss
+	// its ticks and panic ("IO-APIC + timer doesn't work") before init runs; cloud images
+	// boot VMs with it for the same reason.
+	defaultAppend = "console=ttyS0 panic=-1 quiet no_timer_check"
 )
 
 // Env is what every scenario run shares: assets, the base image and the proxy binary.
