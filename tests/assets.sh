@@ -19,9 +19,9 @@ log() { echo "assets: $*"; }
 
 # --- 1. Debian packages -------------------------------------------------------------
 PKGS="qemu-system-x86 qemu-utils busybox-static e2fsprogs xfsprogs btrfs-progs iproute2 kmod"
-# Real images (tests/images: built on demand by the VM harness, cached by package list) and the
+# cpio unpacks the image for root_disk scenarios. Real images (tests/images: built on demand by the VM harness, cached by package list) and the
 # host-side clients their scenarios' checks use.
-PKGS="$PKGS mmdebstrap postgresql-client openssh-client curl redis-tools"
+PKGS="$PKGS cpio mmdebstrap postgresql-client openssh-client curl redis-tools"
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
