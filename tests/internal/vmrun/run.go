@@ -130,6 +130,11 @@ func (e *Env) base(mods []string, noBinaries, real bool) (string, error) {
 // Options change how a scenario runs.
 type Options struct {
 	Live io.Writer // when set, the console is also copied here as it arrives (make demo)
+	// Interactive (make demo IMAGE=...): one boot, no checks, the scenario's connect hint
+	// printed to Live with the forwarded ports; each receive on PowerButton presses the
+	// ACPI power button.
+	Interactive bool
+	PowerButton <-chan struct{}
 }
 
 // Result is the outcome of one scenario.
@@ -227,7 +232,11 @@ func (e *Env) Run(ctx context.Context, sc *Scenario, opt Options) (*Result, erro
 	if err := os.MkdirAll(state, 0o755); err != nil {
 		return nil, fmt.Errorf("%s: %w", sc.Name, err)
 	}
-	for boot := 1; boot <= c.Boots; boot++ {
+	boots := c.Boots
+	if opt.Interactive {
+		boots = 1
+	}
+	for boot := 1; boot <= boots; boot++ {
 		logName := sc.Name + ".log"
 		if boot > 1 {
 			logName = fmt.Sprintf("%s.boot%d.log", sc.Name, boot)
@@ -235,7 +244,7 @@ func (e *Env) Run(ctx context.Context, sc *Scenario, opt Options) (*Result, erro
 		logPath := filepath.Join(e.LogDir, logName)
 		res.Logs = append(res.Logs, logPath)
 		start := time.Now()
-		console, problems, err := e.boot(ctx, sc, boot, bootSetup{work: work, initrd: initrd, rootDisk: rootDisk, disks: disks, moto: moto, seeded: seeded, logPath: logPath, live: opt.Live, state: state})
+		console, problems, err := e.boot(ctx, sc, boot, bootSetup{work: work, initrd: initrd, rootDisk: rootDisk, disks: disks, moto: moto, seeded: seeded, logPath: logPath, live: opt.Live, state: state, interactive: opt.Interactive, powerButton: opt.PowerButton})
 		res.Boots = append(res.Boots, time.Since(start))
 		if err != nil {
 			return nil, fmt.Errorf("%s boot %d: %w", sc.Name, boot, err)
@@ -371,6 +380,8 @@ type bootSetup struct {
 	live                  io.Writer
 	state                 string // checks' $STATE, kept across boots
 	hostPorts             []int  // host port of each Config.Forward entry (this boot)
+	interactive           bool
+	powerButton           <-chan struct{}
 }
 
 // qemuArgs builds QEMU's command line for one boot.
@@ -501,6 +512,9 @@ func (e *Env) boot(ctx context.Context, sc *Scenario, bootN int, bs bootSetup) (
 	}
 	var checks []Check
 	for _, ch := range c.Checks {
+		if bs.interactive {
+			break // the person at the console is the check
+		}
 		if ch.Boot == 0 || ch.Boot == bootN {
 			checks = append(checks, ch)
 		}
@@ -513,7 +527,7 @@ func (e *Env) boot(ctx context.Context, sc *Scenario, bootN int, bs bootSetup) (
 		return "", nil, err
 	}
 	qmpSock := ""
-	if len(actions) > 0 || c.Q35 || needQMP {
+	if len(actions) > 0 || c.Q35 || needQMP || bs.powerButton != nil {
 		qmpSock = filepath.Join(bs.work, fmt.Sprintf("qmp%d.sock", bootN))
 	}
 	args := e.qemuArgs(sc, bs, port, qmpSock)
@@ -526,6 +540,9 @@ func (e *Env) boot(ctx context.Context, sc *Scenario, bootN int, bs bootSetup) (
 
 	bctx, cancel := context.WithTimeout(ctx, c.Timeout.Duration)
 	defer cancel()
+	if bs.interactive && bs.live != nil {
+		printConnect(bs.live, sc, bootN, bs)
+	}
 	cmd := exec.Command(e.QEMU, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	stdout, err := cmd.StdoutPipe()
@@ -692,6 +709,14 @@ func (e *Env) boot(ctx context.Context, sc *Scenario, bootN int, bs bootSetup) (
 				}
 			case i := <-attachCh:
 				fire(i)
+			case <-bs.powerButton: // nil unless interactive: never ready
+				actionsWG.Add(1)
+				go func() {
+					defer actionsWG.Done()
+					if err := qmpAction(bctx, qmpSock, Action{Do: "powerdown"}, bs.disks); err != nil && bctx.Err() == nil {
+						addProblem(fmt.Sprintf("qmp powerdown: %v", err))
+					}
+				}()
 			case <-tick.C:
 				for i, a := range actions {
 					if a.On == "" && a.After.Duration > 0 && time.Since(start) >= a.After.Duration {
@@ -744,6 +769,30 @@ func (e *Env) boot(ctx context.Context, sc *Scenario, bootN int, bs bootSetup) (
 		problems = append(problems, fmt.Sprintf("qemu failed: %v: %s", werr, strings.TrimSpace(stderr.String())))
 	}
 	return out, problems, nil
+}
+
+// printConnect tells the person at the console where the forwarded ports are and how the
+// scenario says to connect (its connect hint, $HOST and $PORT_<n> expanded).
+func printConnect(w io.Writer, sc *Scenario, bootN int, bs bootSetup) {
+	env := map[string]string{}
+	for _, kv := range CheckEnv(sc, bootN, bs.state, bs.hostPorts)[len(os.Environ()):] {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	for i, f := range sc.Config.Forward {
+		if i < len(bs.hostPorts) {
+			fmt.Fprintf(w, "==> guest %s is forwarded to 127.0.0.1:%d\n", f, bs.hostPorts[i])
+		}
+	}
+	if sc.Config.Connect != "" {
+		fmt.Fprintf(w, "==> once it is up, connect from another terminal with:\n    %s\n", os.Expand(sc.Config.Connect, func(k string) string {
+			if v, ok := env[k]; ok {
+				return v
+			}
+			return "$" + k
+		}))
+	}
+	fmt.Fprintf(w, "==> Ctrl-C presses the power button (twice: stops QEMU)\n")
 }
 
 // freePorts picks a free loopback port for each forward entry.

@@ -105,6 +105,9 @@ type Config struct {
 	// 127.0.0.1 (QEMU hostfwd), given to checks as $PORT_5432.
 	Forward []string `toml:"forward"`
 	Checks  []Check  `toml:"check"`
+	// Connect: how a person connects while `make demo IMAGE=<scenario>` runs, printed with
+	// $HOST and $PORT_<guest port> expanded.
+	Connect string `toml:"connect"`
 }
 
 // Check is a host-side command run during a boot, once a console line appears: it talks to
