@@ -47,6 +47,7 @@ func (h *LinuxHost) Reboot(cmd int) error { return unix.Reboot(cmd) }
 func (h *LinuxHost) SetHostname(name string) error {
 	return wrapErr("sethostname", name, unix.Sethostname([]byte(name)))
 }
+
 // SetNofile goes through the syscall package on purpose: its Setrlimit also drops the limit
 // the Go runtime saved at start, which it would otherwise restore in every child.
 func (h *LinuxHost) SetNofile(n uint64) error {
