@@ -48,6 +48,9 @@ if [ -f "$IMAGE_DIR/exclude" ]; then
 fi
 [ -f "$IMAGE_DIR/essential-hook.sh" ] && set -- "$@" --essential-hook="sh '$IMAGE_DIR/essential-hook.sh' \"\$1\""
 [ -f "$IMAGE_DIR/customize-hook.sh" ] && set -- "$@" --customize-hook="IMAGE_DIR='$IMAGE_DIR' sh '$IMAGE_DIR/customize-hook.sh' \"\$1\""
+# mmdebstrap leaves this machine's hostname and resolver in the tree; a container image has
+# neither (its runtime provides them, as stage one and two do on an instance).
+set -- "$@" --customize-hook='rm -f "$1/etc/hostname" "$1/etc/resolv.conf"'
 
 start=$(date +%s)
 echo "images: building $name ($pkgs) with mmdebstrap" >&2

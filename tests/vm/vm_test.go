@@ -81,6 +81,7 @@ func runAll(t *testing.T, env *vmrun.Env, scs []*vmrun.Scenario) {
 		}
 		fmt.Printf("VM suite total time: %s (%d passed, %d failed)\n", time.Since(start).Round(time.Second), len(passed), len(failed))
 	})
+	env.Prebuild(scs)
 	t.Run("scenario", func(t *testing.T) {
 		for _, sc := range scs {
 			t.Run(sc.Name, func(t *testing.T) {
