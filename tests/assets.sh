@@ -8,6 +8,8 @@
 #   .cache/kernel/version     the kernel release (uname -r in the guest)
 #   .cache/staging/           mkfs/blkid tools and every library they need, ready to copy into
 #                             the initramfs (layout: sbin/<tool>, lib/... as on the host)
+# and installs mmdebstrap for the real images (tests/images/build.sh, run by the VM harness,
+# caches .cache/images/) and the host clients their checks use (psql, redis-cli, ssh, curl).
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
