@@ -112,7 +112,7 @@ tar -cf - . | tar -xf - -C "$3" --keep-directory-symlink $4; cd /; rm -rf "$d"`,
 		return "", err
 	}
 	defer src.Close()
-	if _, err := io.Copy(io.NewOffsetWriter(f, rootP2First*512), src); err != nil {
+	if err := sparseCopyAt(f, rootP2First*512, src); err != nil {
 		return "", fmt.Errorf("root_disk: %w", err)
 	}
 	if err := f.Truncate(size); err != nil {
@@ -120,6 +120,37 @@ tar -cf - . | tar -xf - -C "$3" --keep-directory-symlink $4; cd /; rm -rf "$d"`,
 	}
 	_ = os.Remove(fsImg)
 	return out, f.Close()
+}
+
+// sparseCopyAt copies src into dst at off, skipping the all-zero 64 KiB blocks: the
+// filesystem image is mostly empty, and writing its zeros cost seconds per scenario. dst must
+// read as zeros there (a new file; the caller extends it to its size afterwards).
+func sparseCopyAt(dst io.WriterAt, off int64, src io.Reader) error {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := io.ReadFull(src, buf)
+		if n > 0 && !allZero(buf[:n]) {
+			if _, werr := dst.WriteAt(buf[:n], off); werr != nil {
+				return werr
+			}
+		}
+		off += int64(n)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 type blockWrite struct {

@@ -185,6 +185,7 @@ func (e *Env) Run(ctx context.Context, sc *Scenario, opt Options) (*Result, erro
 	}
 	defer os.RemoveAll(work)
 
+	mark := time.Now()
 	// AWS first: disk serials may come from moto volume ids.
 	var moto *Moto
 	seeded := &Seeded{}
@@ -206,9 +207,19 @@ func (e *Env) Run(ctx context.Context, sc *Scenario, opt Options) (*Result, erro
 	}
 
 	// Image.
+	var setup []string // where the time before the first boot went (in boot 1's log)
+	lap := func(what string) {
+		setup = append(setup, fmt.Sprintf("%s %s", what, time.Since(mark).Round(10*time.Millisecond)))
+		mark = time.Now()
+	}
+	if c.AWS {
+		lap("moto")
+	}
 	metadata, realTar := sc.Metadata, ""
 	if c.Image != "" {
-		if realTar, err = e.realImage(c.Image); err != nil {
+		realTar, err = e.realImage(c.Image)
+		lap("real image " + c.Image)
+		if err != nil {
 			return nil, fmt.Errorf("%s: %w", sc.Name, err)
 		}
 		if metadata == nil {
@@ -230,11 +241,13 @@ func (e *Env) Run(ctx context.Context, sc *Scenario, opt Options) (*Result, erro
 		return nil, fmt.Errorf("%s: %w", sc.Name, err)
 	}
 
+	lap("base and overlay")
 	rootDisk := ""
 	if c.RootDisk != nil {
 		if rootDisk, err = buildRootDisk(work, *c.RootDisk, realTar, base, ov); err != nil {
 			return nil, fmt.Errorf("%s: %w", sc.Name, err)
 		}
+		lap("root disk")
 	}
 
 	// Disks.
@@ -265,7 +278,12 @@ func (e *Env) Run(ctx context.Context, sc *Scenario, opt Options) (*Result, erro
 		logPath := filepath.Join(e.LogDir, logName)
 		res.Logs = append(res.Logs, logPath)
 		start := time.Now()
-		console, problems, err := e.boot(ctx, sc, boot, bootSetup{work: work, initrd: initrd, rootDisk: rootDisk, disks: disks, moto: moto, seeded: seeded, logPath: logPath, live: opt.Live, state: state, interactive: opt.Interactive, powerButton: opt.PowerButton})
+		var setupNote string
+		if boot == 1 {
+			lap("disks")
+			setupNote = "# harness: setup: " + strings.Join(setup, ", ") + "\n"
+		}
+		console, problems, err := e.boot(ctx, sc, boot, bootSetup{setupNote: setupNote, work: work, initrd: initrd, rootDisk: rootDisk, disks: disks, moto: moto, seeded: seeded, logPath: logPath, live: opt.Live, state: state, interactive: opt.Interactive, powerButton: opt.PowerButton})
 		res.Boots = append(res.Boots, time.Since(start))
 		if err != nil {
 			return nil, fmt.Errorf("%s boot %d: %w", sc.Name, boot, err)
@@ -403,6 +421,7 @@ type bootSetup struct {
 	hostPorts             []int  // host port of each Config.Forward entry (this boot)
 	interactive           bool
 	powerButton           <-chan struct{}
+	setupNote             string // written to the log before QEMU's command line
 }
 
 // qemuArgs builds QEMU's command line for one boot.
@@ -572,6 +591,7 @@ func (e *Env) boot(ctx context.Context, sc *Scenario, bootN int, bs bootSetup) (
 	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
+	_, _ = logf.WriteString(bs.setupNote)
 	fmt.Fprintf(logf, "# qemu %s\n", strings.Join(args, " "))
 	start := time.Now()
 	if err := cmd.Start(); err != nil {

@@ -273,3 +273,27 @@ func TestParseForward(t *testing.T) {
 		}
 	}
 }
+
+func TestSparseCopyAt(t *testing.T) {
+	src := make([]byte, 300<<10) // zeros with data in the second and the last (short) block
+	src[70<<10] = 1
+	src[len(src)-1] = 2
+	f, err := os.Create(filepath.Join(t.TempDir(), "img"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := sparseCopyAt(f, 4096, strings.NewReader(string(src))); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(4096 + int64(len(src))); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got[4096:]) != string(src) || !allZero(got[:4096]) {
+		t.Errorf("copy differs from the source")
+	}
+}
