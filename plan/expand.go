@@ -35,11 +35,12 @@ func Expand(s string, lookup func(name string) (string, bool)) string {
 	return out
 }
 
-// ExpandMax is Expand with a budget: when the result would be longer than max bytes it stops
-// before allocating more and returns ok = false. A negative max means no limit. Memory used
-// is at most max plus the input, whatever the references multiply to.
-func ExpandMax(s string, lookup func(name string) (string, bool), max int) (out string, ok bool) {
-	fits := func(n int) bool { return max < 0 || n <= max }
+// ExpandMax is Expand with a budget: when the result would be longer than limit bytes it
+// stops before writing more and returns ok = false. A negative limit means none. Memory used
+// stays within about twice the limit (the builder's growth), whatever the references
+// multiply to.
+func ExpandMax(s string, lookup func(name string) (string, bool), limit int) (out string, ok bool) {
+	fits := func(n int) bool { return limit < 0 || n <= limit }
 	if !strings.Contains(s, "$") {
 		if !fits(len(s)) {
 			return "", false
@@ -161,10 +162,10 @@ func ResolveEnv(static []EnvVar, fromSources []EnvVar) ([]EnvVar, error) {
 			continue
 		}
 		l := list[last[e.Name]]
-		max := MaxArgStrlen - len(e.Name) - 2 // "NAME=" and the NUL
-		v, ok := l.Value, len(l.Value) <= max
+		limit := MaxArgStrlen - len(e.Name) - 2 // "NAME=" and the NUL
+		v, ok := l.Value, len(l.Value) <= limit
 		if !l.Literal && !l.fetched {
-			v, ok = ExpandMax(l.Value, lookup, max)
+			v, ok = ExpandMax(l.Value, lookup, limit)
 		}
 		if !ok {
 			what := "its value"

@@ -209,8 +209,7 @@ func TestExpandArgv(t *testing.T) {
 		t.Errorf("got %q, %v; want %q", got, err, want)
 	}
 	big := []EnvVar{{Name: "BIG", Value: strings.Repeat("s", 100<<10)}}
-	var n uint64
-	n = memDuring(func() { _, err = ExpandArgv([]string{"/bin/app", strings.Repeat("$(BIG)", 10000)}, big) })
+	n := memDuring(func() { _, err = ExpandArgv([]string{"/bin/app", strings.Repeat("$(BIG)", 10000)}, big) })
 	if err == nil || !strings.Contains(err.Error(), "command argv[1]: longer than the kernel allows for one argument") || n > 4<<20 {
 		t.Errorf("one argument: %v (allocated %d bytes)", err, n)
 	}
@@ -237,4 +236,25 @@ func TestShellQuote(t *testing.T) {
 			t.Errorf("ShellQuote(%q) = %s, want %s", tc.argv, got, tc.want)
 		}
 	}
+}
+
+// FuzzExpandMax: with a budget the result is Expand's whenever that fits, and refused exactly
+// when it does not.
+func FuzzExpandMax(f *testing.F) {
+	for _, s := range []string{"", "$(A)", "$$(A)$(B)", "x$(A)$(A)$(", "$(A$(B))", "$", "$$$", "$(B)$(NOPE)"} {
+		f.Add(s, 5)
+	}
+	vars := map[string]string{"A": "aaaa", "B": "$(A)"}
+	lookup := func(n string) (string, bool) { v, ok := vars[n]; return v, ok }
+	f.Fuzz(func(t *testing.T, s string, limit int) {
+		if limit < 0 {
+			limit = -limit
+		}
+		limit %= 1 << 16
+		want := Expand(s, lookup)
+		got, ok := ExpandMax(s, lookup, limit)
+		if ok != (len(want) <= limit) || (ok && got != want) {
+			t.Fatalf("ExpandMax(%q, %d) = %q, %v; Expand = %q", s, limit, got, ok, want)
+		}
+	})
 }

@@ -178,7 +178,9 @@ type Module struct {
 	Params []string `toml:"params,omitempty" json:"params,omitempty"`
 }
 
-// Sysctl is one /proc/sys setting; Name uses dots (net.ipv4.ip_forward).
+// Sysctl is one /proc/sys setting; Name uses dots (net.ipv4.ip_forward), and a '/' inside a
+// component stands for a dot in the file name (net.ipv4.conf.eth0/100.forwarding), as in
+// sysctl(8). SysctlPath gives the file.
 type Sysctl struct {
 	Name  string `toml:"name" json:"name"`
 	Value string `toml:"value" json:"value"`

@@ -255,6 +255,11 @@ func filter(name, value string) ec2types.Filter {
 // unless one is already attached under the device name, retrying until deadline (wait after
 // the start of the volume's preparation).
 func (rt *Runtime) attachByTags(ctx context.Context, v plan.Volume, wait time.Duration, deadline time.Time) error {
+	// Compile and Validate refuse this; a hand-written plan must not get that far either:
+	// without a tag filter any available volume in the zone would match and be handed over.
+	if len(v.Attachment.Tags) == 0 {
+		return fmt.Errorf("ebs %s: attachment without tags refused: it would take any available volume in the zone; list the volume's tags", v.Device)
+	}
 	if rt.IMDS == nil {
 		return fmt.Errorf("ebs %s: attachment needs IMDS for the instance id and availability zone", v.Device)
 	}

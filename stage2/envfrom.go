@@ -176,21 +176,23 @@ func parseEnvJSON(raw []byte) (out []plan.EnvVar, skipped []string, err error) {
 		return nil, nil, fmt.Errorf("invalid JSON: want an object of names to values (or set name), got %s", jsonKind(tok))
 	}
 	seen := map[string]bool{}
-	for dec.More() {
+	for member := 1; dec.More(); member++ {
 		tok, err := dec.Token()
 		if err != nil {
 			return nil, nil, fmt.Errorf("invalid JSON: %s", jsonErr(err))
 		}
 		key, _ := tok.(string)
+		// The whole value, nested ones included, so that a skipped member is consumed. Until
+		// it is read, the "key" may be a value out of place ({"A":"x","s3cr3t"}): errors
+		// before that name the member's position only.
+		var rv json.RawMessage
+		if err := dec.Decode(&rv); err != nil {
+			return nil, nil, fmt.Errorf("invalid JSON in member %d: %s", member, jsonErr(err))
+		}
 		if seen[key] {
 			return nil, nil, fmt.Errorf("invalid JSON: duplicate key %q", key)
 		}
 		seen[key] = true
-		// The whole value, nested ones included, so that a skipped member is consumed.
-		var rv json.RawMessage
-		if err := dec.Decode(&rv); err != nil {
-			return nil, nil, fmt.Errorf("invalid JSON at key %q: %s", key, jsonErr(err))
-		}
 		var v string
 		switch rv[0] {
 		case 'n', '[', '{':
@@ -240,7 +242,7 @@ func jsonKind(tok json.Token) string {
 		return "an object"
 	case string:
 		return "a string"
-	case json.Number:
+	case json.Number, float64:
 		return "a number"
 	case bool:
 		return "a bool"

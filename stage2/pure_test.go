@@ -33,6 +33,7 @@ func TestEnvFromValue(t *testing.T) {
 		{`{"":"x"}`, "", false, "", "", `key "" is not a valid variable name`},
 		{`"str"`, "", false, "", "", "got a string"},
 		{`[{"A":"x"}]`, "", false, "", "", "got an array"},
+		{`5`, "", false, "", "", "got a number"},
 		{`{"A":"x"} {}`, "", false, "", "", "data after the object"},
 		{`{"A":"SECRETVALUE"`, "", false, "", "", "invalid JSON"},
 		{`{"A":[1,"SECRETVALUE"`, "", false, "", "", "invalid JSON"},
@@ -216,5 +217,21 @@ func TestSequenceNestedVolumesWaitForOuter(t *testing.T) {
 	}
 	if _, err := graph.Check(Sequence(&Runtime{Plan: p})); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// readonly-root-fs: stage two's steps remount / read-only only for replace-init (nothing
+// follows the exec); otherwise the supervisor does it after the services' setup (ssh keys),
+// so the ssh setup is not done on a read-only root.
+func TestSequenceReadonlyRootOnlyForReplaceInit(t *testing.T) {
+	for _, replace := range []bool{false, true} {
+		p := &plan.Plan{Version: plan.Version, Command: plan.Command{ReadonlyRoot: true, ReplaceInit: replace}}
+		has := false
+		for _, s := range Sequence(&Runtime{Plan: p}) {
+			has = has || s.Name == "readonly-root"
+		}
+		if has != replace {
+			t.Errorf("replace-init %v: readonly-root step %v, want %v", replace, has, replace)
+		}
 	}
 }

@@ -698,3 +698,108 @@ args: ["$(GREETING)", "$(API_KEY)"]
 	}
 	f.noLeak(nil, secretDB, secretAPIKey)
 }
+
+// TestReplayEasytoCompatCorpus replays user data of the compatibility corpus
+// (plan/testdata/easyto-compat: written as easyto's README documents it) against moto and the
+// mock IMDS: the run-time meaning the golden plans cannot show.
+func TestReplayEasytoCompatCorpus(t *testing.T) {
+	compile := func(t *testing.T, name string) *plan.Plan {
+		t.Helper()
+		dir := filepath.Join("..", "plan", "testdata", "easyto-compat", name)
+		read := func(f string) []byte {
+			b, err := os.ReadFile(filepath.Join(dir, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+		p, diags, err := plan.Compile(plan.Inputs{RawUserData: read("user-data.yaml"), Metadata: read("metadata.json"),
+			Passwd: read("passwd"), Group: read("group"), Now: time.Unix(0, 0), Version: "test"})
+		if err != nil {
+			t.Fatalf("compile %s: %v\n%s", name, err, diags)
+		}
+		return p
+	}
+	check := func(t *testing.T, env []plan.EnvVar, want map[string]string) {
+		t.Helper()
+		got := envMap(env)
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("%s = %q, want %q", k, got[k], v)
+			}
+		}
+	}
+
+	t.Run("readme-variable-expansion", func(t *testing.T) {
+		p := compile(t, "readme-variable-expansion")
+		f := newFixture(t, imdsmock.Config{})
+		f.param("/app/db-user", "dbuser", false)
+		f.secret("app/db", secretDB)
+		f.file("/usr/local/bin/app", 0o755, "#!/bin/sh\n")
+		f.file(p.Command.WorkingDir+"/.keep", 0o644, "") // the image's working directory
+		rt, cmd, err := f.run(p)
+		if err != nil {
+			t.Fatalf("Execute: %v\n%s", err, f.logs.String())
+		}
+		url := "postgresql://dbuser:" + secretDB + "@db.internal:5432/app"
+		check(t, rt.Env, map[string]string{
+			"DATABASE_URL": url, // env-from values and a later entry
+			"APP_NAME":     "app-db.internal",
+			"ESCAPED":      "$(DB_HOST)",
+			"LOG_LEVEL":    "warn", // the image's Env
+			"PATH":         "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		})
+		if want := []string{"/usr/local/bin/app", "--db=" + url, "--name=app-db.internal", "--literal=$(NOT_EXPANDED)"}; strings.Join(cmd.Args, "|") != strings.Join(want, "|") {
+			t.Errorf("argv %q, want %q", cmd.Args, want)
+		}
+		if cmd.UID != 1000 || cmd.Dir != "/srv/app" {
+			t.Errorf("uid %d dir %s", cmd.UID, cmd.Dir)
+		}
+		f.noLeak(nil, secretDB)
+	})
+
+	t.Run("readme-env-from", func(t *testing.T) {
+		p := compile(t, "readme-env-from")
+		f := newFixture(t, imdsmock.Config{})
+		f.bucket("app-config")
+		f.object("app-config", "env/common.json", `{"REGION_LABEL":"eu","WORKERS":4,"EXTRA":null,"HOSTS":["a","b"]}`)
+		pem := "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+		f.object("app-config", "tls/ca.pem", pem)
+		f.param("/app/prod/api-token", secretSSM, true)
+		f.secret("app/prod/db", secretDB)
+		f.secret("app/prod/license", secretFile)
+		// Absent on purpose, both optional: /app/prod/flags and the shared secret by ARN.
+		f.file("/usr/local/bin/app", 0o755, "#!/bin/sh\n")
+		f.file(p.Command.WorkingDir+"/.keep", 0o644, "") // the image's working directory
+		rt, _, err := f.run(p)
+		if err != nil {
+			t.Fatalf("Execute: %v\n%s", err, f.logs.String())
+		}
+		check(t, rt.Env, map[string]string{
+			"INSTANCE_ID":  imdsmock.DefaultInstanceID,
+			"AZ":           imdsmock.DefaultAZ, // leading slash of the path dropped
+			"REGION_LABEL": "eu",
+			"WORKERS":      "4",
+			"CA_PEM":       base64.StdEncoding.EncodeToString([]byte(pem)),
+			"API_TOKEN":    secretSSM,
+			"DB_PASSWORD":  secretDB,
+			"LICENSE":      secretFile,
+			"LOCAL_IP":     imdsmock.DefaultLocalIPv4,
+		})
+		env := envMap(rt.Env)
+		for _, k := range []string{"EXTRA", "HOSTS"} {
+			if _, ok := env[k]; ok {
+				t.Errorf("%s set from a JSON null or array", k)
+			}
+		}
+		logs := f.logs.String()
+		for _, w := range []string{`env-from[2] s3://app-config/env/common.json: skipped keys "EXTRA", "HOSTS"`,
+			"optional env-from[4] ssm:/app/prod/flags not found, skipping: ParameterNotFound",
+			"optional env-from[7] secrets-manager:arn:aws:secretsmanager:eu-west-1:123456789012:secret:shared-abc123"} {
+			if !strings.Contains(logs, w) {
+				t.Errorf("logs lack %q:\n%s", w, logs)
+			}
+		}
+		f.noLeak(nil, secretDB, secretSSM, secretFile)
+	})
+}

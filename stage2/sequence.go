@@ -24,7 +24,8 @@ import (
 //	init-scripts    after env, every volume, modules, sysctls, grow-root, container-files
 //	home            after init-scripts            HOME of the run-as user unless set (parity.go)
 //	command         after env, every volume, init-scripts, home  (PATH lookup sees their files)
-//	readonly-root   after command, when the plan asks for a read-only root
+//	readonly-root   after command, when the plan asks for a read-only root and replace-init
+//	                (otherwise the supervisor remounts / after the services' setup: ssh keys)
 func Sequence(rt *Runtime) []Step {
 	p := rt.Plan
 	fromSources := make([][]plan.EnvVar, len(p.EnvFrom))
@@ -109,7 +110,7 @@ func Sequence(rt *Runtime) []Step {
 		return nil
 	}})
 
-	if p.Command.ReadonlyRoot {
+	if p.Command.ReadonlyRoot && p.Command.ReplaceInit {
 		steps = append(steps, Step{Name: "readonly-root", After: []string{"command"}, Run: func(ctx context.Context) error {
 			return rt.Host.RemountRootReadonly()
 		}})

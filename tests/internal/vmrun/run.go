@@ -228,12 +228,18 @@ func (e *Env) Run(ctx context.Context, sc *Scenario, opt Options) (*Result, erro
 			}
 		}
 	}
-	base, err := e.base(c.Modules, c.NoBinaries, c.Image != "")
+	base, err := e.base(c.Modules, c.NoBinaries || c.InitTar, c.Image != "")
 	if err != nil {
 		return nil, fmt.Errorf("%s: base image: %w", sc.Name, err)
 	}
+	overlay := image.Overlay{Metadata: metadata, Dir: sc.Overlay}
+	if c.InitTar {
+		if overlay.Release, err = e.Assets.ReleaseArchive(); err != nil {
+			return nil, fmt.Errorf("%s: %w", sc.Name, err)
+		}
+	}
 	ov := filepath.Join(work, "overlay.cpio.gz")
-	if err := image.BuildOverlay(image.Overlay{Metadata: metadata, Dir: sc.Overlay}, ov); err != nil {
+	if err := image.BuildOverlay(overlay, ov); err != nil {
 		return nil, fmt.Errorf("%s: overlay image: %w", sc.Name, err)
 	}
 	initrd := filepath.Join(work, "initramfs.cpio.gz")
