@@ -75,9 +75,11 @@ VM_TIMEOUT ?= 80m
 vm-test: build assets
 	BOOTPLAN_VM=1 $(GO) test -count=1 -timeout $(VM_TIMEOUT) -v ./tests/vm/
 
-## demo: boot the example image, console live, powers off by itself
+## demo: boot the example image, console live, powers off by itself;
+## IMAGE=<scenario> (postgres, ssh, redis, ...): boot that real image and keep it running,
+## printing how to connect from the host (Ctrl-C presses the power button)
 demo: build assets
-	$(GO) run ./tests/cmd/demo
+	$(GO) run ./tests/cmd/demo $(if $(IMAGE),tests/scenarios/$(IMAGE))
 
 ## bench: Go benchmarks of the boot's pure work (compile, codec, expansion, graph, probe)
 bench:

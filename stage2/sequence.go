@@ -20,8 +20,10 @@ import (
 //	env             after every env-from       plan.ResolveEnv: env-from over image and user env, $(VAR)
 //	volume-<i>      ebs: after link-nvme; files: after env; any volume after the volumes that
 //	                hold its destination (a file volume on an EBS mount waits for the mount)
-//	init-scripts    after env, every volume, modules, sysctls, grow-root
-//	command         after env, every volume, init-scripts  (PATH lookup sees their files)
+//	container-files after env, every volume    /etc/hosts, /etc/hostname, RLIMIT_NOFILE (parity.go)
+//	init-scripts    after env, every volume, modules, sysctls, grow-root, container-files
+//	home            after init-scripts            HOME of the run-as user unless set (parity.go)
+//	command         after env, every volume, init-scripts, home  (PATH lookup sees their files)
 //	readonly-root   after command, when the plan asks for a read-only root and replace-init
 //	                (otherwise the supervisor remounts / after the services' setup: ssh keys)
 func Sequence(rt *Runtime) []Step {
@@ -93,10 +95,12 @@ func Sequence(rt *Runtime) []Step {
 		}})
 	}
 
-	scriptsAfter := append([]string{"env", "modules", "sysctls", "grow-root"}, volumeNames...)
+	steps = append(steps, Step{Name: "container-files", After: append([]string{"env"}, volumeNames...), Run: rt.ContainerFiles})
+	scriptsAfter := append([]string{"env", "modules", "sysctls", "grow-root", "container-files"}, volumeNames...)
 	steps = append(steps, Step{Name: "init-scripts", After: scriptsAfter, Run: rt.RunInitScripts})
 
-	commandAfter := append([]string{"env", "init-scripts"}, volumeNames...)
+	steps = append(steps, Step{Name: "home", After: []string{"init-scripts"}, Run: rt.CommandHome})
+	commandAfter := append([]string{"env", "init-scripts", "home"}, volumeNames...)
 	steps = append(steps, Step{Name: "command", After: commandAfter, Run: func(ctx context.Context) error {
 		cmd, err := rt.PrepareCommand()
 		if err != nil {

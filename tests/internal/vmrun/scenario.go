@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -99,6 +100,51 @@ type Config struct {
 	RootDisk *RootDisk `toml:"root_disk"`
 	Actions  []Action  `toml:"action"`
 	IMDS     IMDS      `toml:"imds"`
+	// Image: boot the real guest image tests/images/<Image> (a Debian root filesystem built
+	// by tests/images/build.sh) from an ext4 root on NVMe; root_disk defaults to RealRootDisk.
+	// The image folder's metadata.json is the default metadata.
+	Image string `toml:"image"`
+	// Forward: guest ports reachable from the host, "tcp:5432"; each gets a free host port on
+	// 127.0.0.1 (QEMU hostfwd), given to checks as $PORT_5432.
+	Forward []string `toml:"forward"`
+	Checks  []Check  `toml:"check"`
+	// Connect: how a person connects while `make demo IMAGE=<scenario>` runs, printed with
+	// $HOST and $PORT_<guest port> expanded.
+	Connect string `toml:"connect"`
+}
+
+// Check is a host-side command run during a boot, once a console line appears: it talks to
+// the guest through the forwarded ports. Its output joins the console transcript as
+// "[host] <line>" lines (so expect files can name them); a non-zero exit is a problem.
+type Check struct {
+	On   string `toml:"on"`   // console substring that starts the check
+	Boot int    `toml:"boot"` // only in this boot (1-based); 0 = every boot
+	// Run: a shell script (sh -ec) run in the scenario folder with HOST=127.0.0.1,
+	// PORT_<guest port>, BOOT (1-based), SCENARIO_DIR and STATE (a directory kept across the
+	// boots of one run).
+	Run string `toml:"run"`
+	// Powerdown: press the power button once the check has finished (passed or not).
+	Powerdown bool     `toml:"powerdown"`
+	Timeout   Duration `toml:"timeout"` // default 60s (the boot's timeout bounds it too)
+}
+
+// RealRootDisk is the root disk of a real image unless the scenario sets root_disk.
+var RealRootDisk = RootDisk{Size: "1G", Partition: "768M"}
+
+// Forwarded is one parsed forward entry.
+type Forwarded struct {
+	Proto string // tcp or udp
+	Port  int
+}
+
+// ParseForward parses "tcp:5432" (or "udp:123").
+func ParseForward(s string) (Forwarded, error) {
+	proto, port, ok := strings.Cut(s, ":")
+	n, err := strconv.Atoi(port)
+	if !ok || (proto != "tcp" && proto != "udp") || err != nil || n < 1 || n > 65535 {
+		return Forwarded{}, fmt.Errorf("forward %q: want tcp:PORT or udp:PORT", s)
+	}
+	return Forwarded{proto, n}, nil
 }
 
 // Scenario is a loaded scenario folder.
@@ -213,6 +259,28 @@ func Load(dir string) (*Scenario, error) {
 			return nil, wrap(fmt.Errorf("action %d: needs after, on or on_attach", i))
 		}
 	}
+	for _, f := range c.Forward {
+		if _, err := ParseForward(f); err != nil {
+			return nil, wrap(err)
+		}
+	}
+	for i, ch := range c.Checks {
+		if ch.On == "" || strings.TrimSpace(ch.Run) == "" {
+			return nil, wrap(fmt.Errorf("check %d: needs on and run", i))
+		}
+		if ch.Timeout.Duration == 0 {
+			c.Checks[i].Timeout.Duration = 60 * time.Second
+		}
+	}
+	if c.Image != "" {
+		if !imageNameRe.MatchString(c.Image) {
+			return nil, wrap(fmt.Errorf("image = %q: want the name of a folder of tests/images", c.Image))
+		}
+		if c.RootDisk == nil {
+			rd := RealRootDisk
+			c.RootDisk = &rd
+		}
+	}
 	for i, d := range c.Disks {
 		if d.Size == "" {
 			return nil, wrap(fmt.Errorf("disk %d: size is required", i))
@@ -290,6 +358,8 @@ func readLines(p string) ([]string, error) {
 	}
 	return out, nil
 }
+
+var imageNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 
 // ansiRe matches terminal escape sequences (SeaBIOS clears the screen).
 var ansiRe = regexp.MustCompile(`\x1b(\[[0-9;?]*[ -/]*[@-~]|[@-Z\\-_]|c)`)
