@@ -81,7 +81,11 @@ func TestInterpret6(t *testing.T) {
 			Address: netip.MustParsePrefix("fd00:ec2::1a0/128"), Preferred: 30 * time.Minute, Valid: time.Hour,
 			Server: "DUID-LL{HWType=Ethernet HWAddr=02:00:00:00:00:01}"}, ""},
 		{"nil", nil, Lease6{}, "no DHCPv6 reply"},
-		{"advertise is not a reply", func() *dhcpv6.Message { m := reply6(withIA("fd00::1")); m.MessageType = dhcpv6.MessageTypeAdvertise; return m }(), Lease6{}, "not REPLY"},
+		{"advertise is not a reply", func() *dhcpv6.Message {
+			m := reply6(withIA("fd00::1"))
+			m.MessageType = dhcpv6.MessageTypeAdvertise
+			return m
+		}(), Lease6{}, "not REPLY"},
 		{"no IA_NA", reply6(dns), Lease6{}, "no IA_NA"},
 		{"IA_NA without address", reply6(withIA()), Lease6{}, "no usable address"},
 		{"IA status NoAddrsAvail", reply6(func(m *dhcpv6.Message) {
