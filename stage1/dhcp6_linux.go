@@ -59,8 +59,10 @@ type result6 struct {
 // configure6 brings up IPv6 on the link: it follows address and route events over netlink
 // (no polling), starts DHCPv6 as soon as the link-local address exists, and is done when the
 // link has a global address (DHCPv6's, or SLAAC's once DHCPv6 had slaacGrace) and a route
-// from a router advertisement. routerSeen is closed at the first RA route.
-func configure6(ctx context.Context, env *netEnv, c netconf.Link, name string, routerSeen chan<- struct{}) (result6, error) {
+// from a router advertisement. It reports progress to the caller's bounded waits: ev.linkLocal
+// is closed when the kernel has IPv6 up on the link (the router solicitation goes out then),
+// ev.router at the first route from a router advertisement.
+func configure6(ctx context.Context, env *netEnv, c netconf.Link, name string, ev events6) (result6, error) {
 	ctx, cancel := context.WithTimeout(ctx, ipv6Timeout)
 	defer cancel()
 	done := make(chan struct{})
@@ -78,7 +80,13 @@ func configure6(ctx context.Context, env *netEnv, c netconf.Link, name string, r
 			}
 		}()
 	}()
-	errCb := func(err error) { console.Debugf("network: %s: netlink subscription: %v", name, err) }
+	errCb := func(err error) {
+		select {
+		case <-done: // the socket closed under the reader: expected
+		default:
+			console.Debugf("network: %s: netlink subscription: %v", name, err)
+		}
+	}
 	if err := netlink.AddrSubscribeWithOptions(addrCh, done, netlink.AddrSubscribeOptions{Namespace: env.ns, ListExisting: true, ErrorCallback: errCb}); err != nil {
 		return result6{}, fmt.Errorf("%s: IPv6 address events: %w", name, err)
 	}
@@ -125,6 +133,8 @@ func configure6(ctx context.Context, env *netEnv, c netconf.Link, name string, r
 			switch {
 			case a.IsLinkLocalUnicast():
 				if u.NewAddr && u.Flags&unix.IFA_F_TENTATIVE == 0 && !dhcpStarted {
+					console.Debugf("network: %s: link-local %s; starting DHCPv6", name, a)
+					close(ev.linkLocal)
 					dhcpStarted = true
 					go runDHCP6(ctx, env, name, mac, dhcpRes)
 				}
@@ -141,8 +151,9 @@ func configure6(ctx context.Context, env *netEnv, c netconf.Link, name string, r
 				continue
 			}
 			if !router {
+				console.Debugf("network: %s: router advertisement (route %v)", name, u.Dst)
 				router = true
-				close(routerSeen)
+				close(ev.router)
 			}
 			if u.Dst == nil || u.Dst.IP.IsUnspecified() {
 				if gw, ok := netip.AddrFromSlice(u.Gw); ok {
@@ -201,6 +212,9 @@ func sortPrefixes(ps []netip.Prefix) {
 		}
 	}
 }
+
+// events6 are configure6's progress signals, each closed once.
+type events6 struct{ linkLocal, router chan struct{} }
 
 type dhcp6Result struct {
 	lease netconf.Lease6

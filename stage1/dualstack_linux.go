@@ -16,11 +16,18 @@ import (
 // Dual-stack timing: DHCPv4 and IPv6 run at once; the first family that works lets the boot
 // go on after a bounded wait for the other, so an IPv6-only subnet (no DHCPv4 answer, ever)
 // costs v4AfterV6Wait, not the DHCPv4 budget.
+//
+// After IPv4, IPv6 gets: until the kernel has IPv6 up on the link (its link-local address;
+// link state changes reach IPv6 up to a second after carrier), at most llAfterV4Wait; then a
+// router advertisement answering the router solicitation sent at that moment, at most
+// raAfterLLWait (an IPv4-only subnet has no router advertising: this is its whole cost); then
+// the address (DHCPv6), at most v6AfterRAWait.
 var (
-	v6AfterV4Wait = 4 * time.Second        // IPv4 is up and a router advertisement was seen
-	raAfterV4Wait = 500 * time.Millisecond // IPv4 is up and no router advertisement yet (IPv4-only subnet)
-	v4AfterV6Wait = 2 * time.Second        // IPv6 is up and DHCPv4 has not answered
-	abandonWait   = 5 * time.Second        // after cancelling the slower family, how long it gets to stop
+	llAfterV4Wait = 2 * time.Second
+	raAfterLLWait = time.Second
+	v6AfterRAWait = 4 * time.Second
+	v4AfterV6Wait = 2 * time.Second // IPv6 is up and DHCPv4 has not answered
+	abandonWait   = 5 * time.Second // after cancelling the slower family, how long it gets to stop
 )
 
 // configureDual configures DHCPv4 and IPv6 on the link concurrently and records both.
@@ -37,7 +44,7 @@ func configureDual(ctx context.Context, env *netEnv, c netconf.Link, name string
 		err error
 	}
 	ch4, ch6 := make(chan res4, 1), make(chan res6, 1)
-	routerSeen := make(chan struct{})
+	ev := events6{linkLocal: make(chan struct{}), router: make(chan struct{})}
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {
@@ -55,7 +62,7 @@ func configureDual(ctx context.Context, env *netEnv, c netconf.Link, name string
 				ch6 <- res6{err: fmt.Errorf("%s: IPv6 panicked: %v", name, p)}
 			}
 		}()
-		r, err := configure6(ctx, env, c, name, routerSeen)
+		r, err := configure6(ctx, env, c, name, ev)
 		ch6 <- res6{r, err}
 	}()
 
@@ -65,9 +72,10 @@ func configureDual(ctx context.Context, env *netEnv, c netconf.Link, name string
 		err4, err6 error
 		pend4      = ch4
 		pend6      = ch6
-		router     = (<-chan struct{})(routerSeen)
+		linkLocal  = (<-chan struct{})(ev.linkLocal)
+		router     = (<-chan struct{})(ev.router)
+		seenLL     bool
 		seenRA     bool
-		v4At       time.Time
 		deadline   <-chan time.Time
 		waiting    string // the family the deadline is for
 		abandoned  bool
@@ -82,10 +90,12 @@ func configureDual(ctx context.Context, env *netEnv, c netconf.Link, name string
 			}
 			got4 = &r.lease
 			if pend6 != nil && !abandoned {
-				v4At = time.Now()
-				wait := raAfterV4Wait
-				if seenRA {
-					wait = v6AfterV4Wait
+				wait := llAfterV4Wait
+				switch {
+				case seenRA:
+					wait = v6AfterRAWait
+				case seenLL:
+					wait = raAfterLLWait
 				}
 				deadline, waiting = time.After(wait), "ipv6"
 			}
@@ -99,10 +109,15 @@ func configureDual(ctx context.Context, env *netEnv, c netconf.Link, name string
 			if pend4 != nil && !abandoned {
 				deadline, waiting = time.After(v4AfterV6Wait), "ipv4"
 			}
+		case <-linkLocal:
+			linkLocal, seenLL = nil, true
+			if got4 != nil && pend6 != nil && !abandoned && !seenRA {
+				deadline = time.After(raAfterLLWait)
+			}
 		case <-router:
 			router, seenRA = nil, true
 			if got4 != nil && pend6 != nil && !abandoned {
-				deadline = time.After(time.Until(v4At.Add(v6AfterV4Wait)))
+				deadline = time.After(v6AfterRAWait)
 			}
 		case <-deadline:
 			if abandoned {
@@ -114,9 +129,11 @@ func configureDual(ctx context.Context, env *netEnv, c netconf.Link, name string
 			case waiting == "ipv4":
 				console.Infof("network: %s: no DHCPv4 answer within %s of IPv6; continuing IPv6-only", name, v4AfterV6Wait)
 			case seenRA:
-				console.Infof("network: %s: no IPv6 address within %s of IPv4; continuing IPv4-only", name, v6AfterV4Wait)
+				console.Infof("network: %s: router advertisement but no IPv6 address within %s; continuing IPv4-only", name, v6AfterRAWait)
+			case seenLL:
+				console.Debugf("network: %s: no IPv6 router advertisement within %s; continuing IPv4-only", name, raAfterLLWait)
 			default:
-				console.Debugf("network: %s: no IPv6 router advertisement within %s of IPv4; continuing IPv4-only", name, raAfterV4Wait)
+				console.Debugf("network: %s: IPv6 not up on the link within %s of IPv4; continuing IPv4-only", name, llAfterV4Wait)
 			}
 			abandoned = true
 			cancel()
