@@ -38,10 +38,10 @@ type netEnv struct {
 	loadModules func() ([]string, error)
 	// allowKinds admits links of these virtual kinds as candidates (tests use veth).
 	allowKinds map[string]bool
-	// IPv6 (dhcp6_linux.go): procSys is where the per-interface IPv6 sysctls live ("" = no
-	// IPv6: the v4-only tests), ns the namespace netlink subscriptions follow (nil = ours),
-	// openDHCP6 the DHCPv6 socket.
-	procSys   string
+	// IPv6 (dhcp6_linux.go): prepare6 sets an interface's IPv6 sysctls and says whether it
+	// has IPv6 (nil = IPv4 only: the older veth tests), ns the namespace netlink
+	// subscriptions follow (nil = ours), openDHCP6 the DHCPv6 socket.
+	prepare6  func(ifname string) bool
 	ns        *vnetns.NsHandle
 	openDHCP6 func(ifname string) (net.PacketConn, error)
 	// bootstrapped, when set, sees the bootstrap interface's configuration before IMDS is
@@ -61,7 +61,7 @@ func realNetEnv() (*netEnv, error) {
 		},
 		resolvConf:  "/etc/resolv.conf",
 		loadModules: func() ([]string, error) { return loadNICModules("/") },
-		procSys:     "/proc/sys",
+		prepare6:    func(ifname string) bool { return prepareIPv6("/proc/sys", ifname) },
 		openDHCP6:   openDHCP6Real,
 	}, nil
 }
@@ -249,7 +249,7 @@ func configure(ctx context.Context, env *netEnv, c netconf.Link, name string) (p
 	if err != nil {
 		return plan.Network{}, fmt.Errorf("%s: %w", name, err)
 	}
-	v6 := env.procSys != "" && prepareIPv6(env.procSys, name) // before up: the RS goes out at once
+	v6 := env.prepare6 != nil && env.prepare6(name) // before up: the kernel starts IPv6 with it
 	if err := env.nl.LinkSetUp(l); err != nil {
 		return plan.Network{}, fmt.Errorf("%s: set up: %w", name, err)
 	}

@@ -1,0 +1,130 @@
+package stage1
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	vnetns "github.com/vishvananda/netns"
+)
+
+// serverNS maps a client namespace from setupPair to its server namespace.
+var serverNS sync.Map
+
+func serverOf(t *testing.T, client *netns) *netns {
+	s, ok := serverNS.Load(client)
+	if !ok {
+		t.Fatal("no server namespace for this client")
+	}
+	return s.(*netns)
+}
+
+// clientEnv6 is clientEnv with IPv6 on: the sysctls, the DHCPv6 socket and the netlink
+// subscriptions all in the client's namespace.
+func clientEnv6(t *testing.T, ns *netns) *netEnv {
+	env := clientEnv(t, ns)
+	h := vnetns.NsHandle(ns.fd)
+	env.ns = &h
+	env.prepare6 = func(ifname string) (ok bool) {
+		_ = inNS(t, ns.fd, func() error { ok = prepareIPv6("/proc/sys", ifname); return nil })
+		return ok
+	}
+	env.openDHCP6 = func(ifname string) (c net.PacketConn, err error) {
+		err = inNS(t, ns.fd, func() error {
+			c, err = openDHCP6Real(ifname)
+			return err
+		})
+		return c, err
+	}
+	return env
+}
+
+// An IPv4-only subnet (no router advertisements): the lease is recorded as IPv4 only and the
+// IPv6 side is given up after its bounded waits, not after its 20 s budget.
+func TestDualStackNoRouterAdvertisements(t *testing.T) {
+	requireRoot(t)
+	ns, link := setupPair(t, &dhcpServer{})
+	env := clientEnv6(t, ns)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got, err := configure(ctx, env, link, "eth0")
+	if err != nil {
+		t.Fatalf("configure: %v", err)
+	}
+	if got.Address != "10.99.0.50/24" || !reflect.DeepEqual(got.Families, []string{"ipv4"}) || got.IPv6 != nil {
+		t.Fatalf("recorded %+v (IPv6 %+v)", got, got.IPv6)
+	}
+}
+
+// An IPv6-only subnet: dnsmasq in the server namespace sends router advertisements and
+// answers DHCPv6; the DHCPv4 server never answers. The result is IPv6 only, with the
+// DHCPv6 address, its DNS server and the router as gateway.
+func TestIPv6OnlyOverVeth(t *testing.T) {
+	requireRoot(t)
+	dnsmasq, err := exec.LookPath("dnsmasq")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI: dnsmasq not found (make assets installs dnsmasq-base): %v", err)
+		}
+		t.Skip("\n!!! SKIPPED: TestIPv6OnlyOverVeth needs dnsmasq (make assets installs dnsmasq-base)")
+	}
+	ns, link := setupPair(t, &dhcpServer{dropFirst: 1 << 30}) // DHCPv4 never answers
+	server := serverOf(t, ns)
+	sl, err := server.nl.LinkByName("bps0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := server.nl.AddrAdd(sl, &netlink.Addr{IPNet: &net.IPNet{IP: net.ParseIP("fd00:ec2::1"), Mask: net.CIDRMask(64, 128)}, Flags: syscall.IFA_F_NODAD}); err != nil {
+		t.Fatal(err)
+	}
+	// dnsmasq only advertises a default router when its host has a default route.
+	if err := server.nl.RouteAdd(&netlink.Route{LinkIndex: sl.Attrs().Index, Dst: &net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}, Priority: 4096}); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(t.TempDir(), "dnsmasq.log")
+	lf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	cmd := exec.Command("nsenter", fmt.Sprintf("--net=/proc/%d/fd/%d", os.Getpid(), server.fd), dnsmasq,
+		"--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--port=0",
+		"--interface=bps0", "--bind-dynamic", "--pid-file=", "--log-facility=-", "--log-dhcp",
+		"--enable-ra", "--ra-param=bps0,5,1800", "--dhcp-range=fd00:ec2::100,fd00:ec2::1ff,64,1h",
+		"--dhcp-option=option6:dns-server,[fd00:ec2::253]")
+	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+
+	env := clientEnv6(t, ns)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	got, err := configure(ctx, env, link, "eth0")
+	if err != nil {
+		b, _ := os.ReadFile(logPath)
+		t.Fatalf("configure: %v\ndnsmasq:\n%s", err, b)
+	}
+	v6 := got.IPv6
+	if got.Address != "" || !reflect.DeepEqual(got.Families, []string{"ipv6"}) || v6 == nil ||
+		len(v6.Addresses) != 1 || !strings.HasPrefix(v6.Addresses[0], "fd00:ec2::1") || !strings.HasSuffix(v6.Addresses[0], "/128") ||
+		!strings.HasPrefix(v6.Gateway, "fe80::") || !reflect.DeepEqual(v6.DNS, []string{"fd00:ec2::253"}) || v6.DHCPv6Server == "" {
+		t.Fatalf("recorded %+v (IPv6 %+v)", got, v6)
+	}
+	b, err := os.ReadFile(env.resolvConf)
+	if err != nil || !strings.Contains(string(b), "nameserver fd00:ec2::253\n") {
+		t.Fatalf("resolv.conf: %v\n%s", err, b)
+	}
+}
