@@ -58,7 +58,8 @@ type result6 struct {
 
 // configure6 brings up IPv6 on the link: it follows address and route events over netlink
 // (no polling), starts DHCPv6 as soon as the link-local address exists, and is done when the
-// link has a global address (DHCPv6's, or SLAAC's once DHCPv6 had slaacGrace) and a route
+// link has a global address (DHCPv6's; or SLAAC's, at once when the router advertisement has
+// no managed flag, else once DHCPv6 had slaacGrace) and a route
 // from a router advertisement. It reports progress to the caller's bounded waits: ev.linkLocal
 // is closed when the kernel has IPv6 up on the link (the router solicitation goes out then),
 // ev.router at the first route from a router advertisement.
@@ -97,6 +98,7 @@ func configure6(ctx context.Context, env *netEnv, c netconf.Link, name string, e
 	var (
 		res         result6
 		router      bool
+		slaacOnly   bool // the router advertisement had no managed flag: no DHCPv6 to wait for
 		dhcpStarted bool
 		dhcpDone    bool
 		dhcpErr     error
@@ -110,7 +112,7 @@ func configure6(ctx context.Context, env *netEnv, c netconf.Link, name string, e
 		if router && dhcpDone && res.lease != nil {
 			break
 		}
-		if router && len(global) > 0 && dhcpDone {
+		if router && len(global) > 0 && (dhcpDone || slaacOnly) {
 			break
 		}
 		if router && len(global) > 0 && grace == nil {
@@ -154,6 +156,12 @@ func configure6(ctx context.Context, env *netEnv, c netconf.Link, name string, e
 				console.Debugf("network: %s: router advertisement (route %v)", name, u.Dst)
 				router = true
 				close(ev.router)
+				if m, err := raManaged(env.ns, c.Index); err != nil {
+					console.Debugf("network: %s: router advertisement flags: %v", name, err)
+				} else {
+					slaacOnly = !m
+					console.Debugf("network: %s: router advertisement managed flag: %v", name, m)
+				}
 			}
 			if u.Dst == nil || u.Dst.IP.IsUnspecified() {
 				if gw, ok := netip.AddrFromSlice(u.Gw); ok {
@@ -199,7 +207,10 @@ func configure6(ctx context.Context, env *netEnv, c netconf.Link, name string, e
 		res.addrs = append(res.addrs, p)
 	}
 	sortPrefixes(res.addrs)
-	if res.lease == nil && dhcpErr != nil {
+	switch {
+	case res.lease == nil && slaacOnly:
+		console.Infof("network: %s: IPv6 by SLAAC (the router advertisement does not ask for DHCPv6)", name)
+	case res.lease == nil && dhcpErr != nil:
 		console.Infof("network: %s: IPv6 by SLAAC only (%v)", name, dhcpErr)
 	}
 	return res, nil

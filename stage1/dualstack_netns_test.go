@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	vnetns "github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // serverNS maps a client namespace from setupPair to its server namespace.
@@ -126,5 +128,30 @@ func TestIPv6OnlyOverVeth(t *testing.T) {
 	b, err := os.ReadFile(env.resolvConf)
 	if err != nil || !strings.Contains(string(b), "nameserver fd00:ec2::253\n") {
 		t.Fatalf("resolv.conf: %v\n%s", err, b)
+	}
+}
+
+// inet6Flags finds IFLA_INET6_FLAGS in a hand-built RTM_NEWLINK payload for the right
+// ifindex only.
+func TestInet6Flags(t *testing.T) {
+	flags := nl.NewRtAttr(iflaInet6Flags, nl.Uint32Attr(0x40|0x20))
+	proto := nl.NewRtAttr(unix.IFLA_PROTINFO|syscall.NLA_F_NESTED, nil)
+	proto.AddChild(flags)
+	msg := nl.NewIfInfomsg(unix.AF_INET6)
+	msg.Index = 7
+	data := append(msg.Serialize(), nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated("eth0")).Serialize()...)
+	data = append(data, proto.Serialize()...)
+	if f, ok := inet6Flags(data, 7); !ok || f&ifRAManaged == 0 {
+		t.Fatalf("flags %#x, %v", f, ok)
+	}
+	if _, ok := inet6Flags(data, 8); ok {
+		t.Fatal("matched another ifindex")
+	}
+	if _, ok := inet6Flags(data[:10], 7); ok {
+		t.Fatal("parsed a short message")
+	}
+	noProto := append(msg.Serialize(), nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated("eth0")).Serialize()...)
+	if _, ok := inet6Flags(noProto, 7); ok {
+		t.Fatal("flags without IFLA_PROTINFO")
 	}
 }
