@@ -73,43 +73,9 @@ func TestDualStackNoRouterAdvertisements(t *testing.T) {
 // DHCPv6 address, its DNS server and the router as gateway.
 func TestIPv6OnlyOverVeth(t *testing.T) {
 	requireRoot(t)
-	dnsmasq, err := exec.LookPath("dnsmasq")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI: dnsmasq not found (make assets installs dnsmasq-base): %v", err)
-		}
-		t.Skip("\n!!! SKIPPED: TestIPv6OnlyOverVeth needs dnsmasq (make assets installs dnsmasq-base)")
-	}
 	ns, link := setupPair(t, &dhcpServer{dropFirst: 1 << 30}) // DHCPv4 never answers
-	server := serverOf(t, ns)
-	sl, err := server.nl.LinkByName("bps0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := server.nl.AddrAdd(sl, &netlink.Addr{IPNet: &net.IPNet{IP: net.ParseIP("fd00:ec2::1"), Mask: net.CIDRMask(64, 128)}, Flags: syscall.IFA_F_NODAD}); err != nil {
-		t.Fatal(err)
-	}
-	// dnsmasq only advertises a default router when its host has a default route.
-	if err := server.nl.RouteAdd(&netlink.Route{LinkIndex: sl.Attrs().Index, Dst: &net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}, Priority: 4096}); err != nil {
-		t.Fatal(err)
-	}
-	logPath := filepath.Join(t.TempDir(), "dnsmasq.log")
-	lf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lf.Close()
-	cmd := exec.Command("nsenter", fmt.Sprintf("--net=/proc/%d/fd/%d", os.Getpid(), server.fd), dnsmasq,
-		"--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--port=0",
-		"--interface=bps0", "--bind-dynamic", "--pid-file=", "--log-facility=-", "--log-dhcp",
-		"--enable-ra", "--ra-param=bps0,5,1800", "--dhcp-range=fd00:ec2::100,fd00:ec2::1ff,64,1h",
+	logPath := startDnsmasq6(t, serverOf(t, ns), "--dhcp-range=fd00:ec2::100,fd00:ec2::1ff,64,1h",
 		"--dhcp-option=option6:dns-server,[fd00:ec2::253]")
-	cmd.Stdout, cmd.Stderr = lf, lf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 
 	env := clientEnv6(t, ns)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
@@ -128,6 +94,90 @@ func TestIPv6OnlyOverVeth(t *testing.T) {
 	b, err := os.ReadFile(env.resolvConf)
 	if err != nil || !strings.Contains(string(b), "nameserver fd00:ec2::253\n") {
 		t.Fatalf("resolv.conf: %v\n%s", err, b)
+	}
+}
+
+// A dual-stack subnet whose router advertisement asks for SLAAC only (no managed flag): both
+// families, the IPv6 address is the SLAAC /64 one and no DHCPv6 server is recorded.
+func TestDualStackSLAACOverVeth(t *testing.T) {
+	requireRoot(t)
+	ns, link := setupPair(t, &dhcpServer{})
+	logPath := startDnsmasq6(t, serverOf(t, ns), "--dhcp-range=fd00:ec2::,ra-only,64")
+	env := clientEnv6(t, ns)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	got, err := configure(ctx, env, link, "eth0")
+	if err != nil {
+		b, _ := os.ReadFile(logPath)
+		t.Fatalf("configure: %v\ndnsmasq:\n%s", err, b)
+	}
+	v6 := got.IPv6
+	if got.Address != "10.99.0.50/24" || !reflect.DeepEqual(got.Families, []string{"ipv4", "ipv6"}) || v6 == nil ||
+		len(v6.Addresses) != 1 || !strings.HasPrefix(v6.Addresses[0], "fd00:ec2::") || !strings.HasSuffix(v6.Addresses[0], "/64") ||
+		v6.DHCPv6Server != "" {
+		b, _ := os.ReadFile(logPath)
+		t.Fatalf("recorded %+v (IPv6 %+v)\ndnsmasq:\n%s", got, v6, b)
+	}
+}
+
+// startDnsmasq6 gives the server side fd00:ec2::1/64 and a default route (dnsmasq advertises
+// a default router only when its host has one) and runs dnsmasq there with router
+// advertisements and the extra arguments. It returns dnsmasq's log path.
+func startDnsmasq6(t *testing.T, server *netns, extra ...string) string {
+	t.Helper()
+	dnsmasq, err := exec.LookPath("dnsmasq")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI: dnsmasq not found (make assets installs dnsmasq-base): %v", err)
+		}
+		t.Skip("\n!!! SKIPPED: this IPv6 test needs dnsmasq (make assets installs dnsmasq-base)")
+	}
+	sl, err := server.nl.LinkByName("bps0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := server.nl.AddrAdd(sl, &netlink.Addr{IPNet: &net.IPNet{IP: net.ParseIP("fd00:ec2::1"), Mask: net.CIDRMask(64, 128)}, Flags: syscall.IFA_F_NODAD}); err != nil {
+		t.Fatal(err)
+	}
+	// dnsmasq only advertises a default router when its host has a default route.
+	if err := server.nl.RouteAdd(&netlink.Route{LinkIndex: sl.Attrs().Index, Dst: &net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}, Priority: 4096}); err != nil {
+		t.Fatal(err)
+	}
+	// The router's link-local address (its RA source) comes up with the client's carrier:
+	// without duplicate detection it can answer the client's first solicitation (else the
+	// next comes 4 s later), as EC2's router always can.
+	if err := inNS(t, server.fd, func() error {
+		return os.WriteFile("/proc/sys/net/ipv6/conf/bps0/accept_dad", []byte("0"), 0o644)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(t.TempDir(), "dnsmasq.log")
+	lf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lf.Close() })
+	args := append([]string{fmt.Sprintf("--net=/proc/%d/fd/%d", os.Getpid(), server.fd), dnsmasq,
+		"--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--port=0",
+		"--interface=bps0", "--bind-dynamic", "--pid-file=", "--log-facility=-", "--log-dhcp",
+		"--enable-ra", "--ra-param=bps0,5,1800"}, extra...)
+	cmd := exec.Command("nsenter", args...)
+	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	// A router is there before the instance boots: wait (bounded) until dnsmasq advertises.
+	for i := 0; ; i++ {
+		if b, _ := os.ReadFile(logPath); strings.Contains(string(b), "router advertisement enabled") {
+			return logPath
+		}
+		if i == 100 {
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("dnsmasq not advertising after 10s:\n%s", b)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
