@@ -147,7 +147,13 @@ type Volume struct {
 	GID         uint32 `toml:"gid" json:"gid"`
 	Mode        Mode   `toml:"mode" json:"mode"` // ebs: mounted root dir; files: file mode
 
-	// ebs
+	// ebs. Mode, UID and GID are what the filesystem's root directory gets when stage two has
+	// just made the filesystem. On an existing filesystem only those user data gave
+	// (ModeGiven, UIDGiven, GIDGiven) are applied, at every boot; the others are left as they
+	// are, so the application's own mode and owner (a 0700 data directory) survive a reboot.
+	ModeGiven    bool        `toml:"mode_given,omitempty" json:"mode_given,omitempty"`
+	UIDGiven     bool        `toml:"uid_given,omitempty" json:"uid_given,omitempty"`
+	GIDGiven     bool        `toml:"gid_given,omitempty" json:"gid_given,omitempty"`
 	Device       string      `toml:"device,omitempty" json:"device,omitempty"`
 	FSType       string      `toml:"fs_type,omitempty" json:"fs_type,omitempty"`
 	MountOptions []string    `toml:"mount_options,omitempty" json:"mount_options,omitempty"`
