@@ -86,7 +86,7 @@ func TestQemuArgsTap(t *testing.T) {
 		args := e.qemuArgs(sc, bootSetup{initrd: "/i", moto: &Moto{Port: 9}, tap: tn}, 7, "")
 		s := strings.Join(args, " ")
 		for _, want := range []string{
-			"-append rdinit=/.easyto/sbin/init console=ttyS0 panic=-1 quiet " + tc.aws + " -initrd",
+			"-append rdinit=/.easyto/sbin/init " + defaultAppend + " " + tc.aws + " -initrd",
 			"-netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device virtio-net-pci,netdev=n0,romfile=,mac=52:54:00:12:34:56",
 		} {
 			if !strings.Contains(s, want) {
