@@ -68,7 +68,7 @@ func configure6(ctx context.Context, env *netEnv, c netconf.Link, name string, e
 	defer cancel()
 	done := make(chan struct{})
 	addrCh := make(chan netlink.AddrUpdate, 64)
-	routeCh := make(chan netlink.RouteUpdate, 64)
+	routeCh := make(chan raRoute, 64)
 	defer func() {
 		close(done)
 		// The subscriptions' goroutines send until their sockets close: drain them.
@@ -91,7 +91,7 @@ func configure6(ctx context.Context, env *netEnv, c netconf.Link, name string, e
 	if err := netlink.AddrSubscribeWithOptions(addrCh, done, netlink.AddrSubscribeOptions{Namespace: env.ns, ListExisting: true, ErrorCallback: errCb}); err != nil {
 		return result6{}, fmt.Errorf("%s: IPv6 address events: %w", name, err)
 	}
-	if err := netlink.RouteSubscribeWithOptions(routeCh, done, netlink.RouteSubscribeOptions{Namespace: env.ns, ListExisting: true, ErrorCallback: errCb}); err != nil {
+	if err := subscribeRARoutes(env.ns, done, routeCh, errCb); err != nil {
 		return result6{}, fmt.Errorf("%s: IPv6 route events: %w", name, err)
 	}
 
@@ -149,11 +149,11 @@ func configure6(ctx context.Context, env *netEnv, c netconf.Link, name string, e
 			if !ok {
 				return res, fmt.Errorf("%s: IPv6 route events ended", name)
 			}
-			if u.LinkIndex != c.Index || u.Family != netlink.FAMILY_V6 || u.Protocol != unix.RTPROT_RA || u.Type != unix.RTM_NEWROUTE {
+			if u.index != c.Index {
 				continue
 			}
 			if !router {
-				console.Debugf("network: %s: router advertisement (route %v)", name, u.Dst)
+				console.Debugf("network: %s: router advertisement (default route %v)", name, u.dflt)
 				router = true
 				close(ev.router)
 				if m, err := raManaged(env.ns, c.Index); err != nil {
@@ -163,10 +163,8 @@ func configure6(ctx context.Context, env *netEnv, c netconf.Link, name string, e
 					console.Debugf("network: %s: router advertisement managed flag: %v", name, m)
 				}
 			}
-			if u.Dst == nil || u.Dst.IP.IsUnspecified() {
-				if gw, ok := netip.AddrFromSlice(u.Gw); ok {
-					res.gateway = gw
-				}
+			if u.dflt && u.gateway.IsValid() {
+				res.gateway = u.gateway
 			}
 		case r := <-dhcpRes:
 			dhcpDone = true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -203,5 +204,41 @@ func TestInet6Flags(t *testing.T) {
 	noProto := append(msg.Serialize(), nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated("eth0")).Serialize()...)
 	if _, ok := inet6Flags(noProto, 7); ok {
 		t.Fatal("flags without IFLA_PROTINFO")
+	}
+}
+
+// parseRARoute keeps IPv6 routes of protocol "ra" and reads interface, default-ness and router.
+func TestParseRARoute(t *testing.T) {
+	msg := func(family, dstLen, proto uint8, attrs ...*nl.RtAttr) []byte {
+		m := nl.NewRtMsg()
+		m.Family, m.Dst_len, m.Protocol = family, dstLen, proto
+		b := m.Serialize()
+		for _, a := range attrs {
+			b = append(b, a.Serialize()...)
+		}
+		return b
+	}
+	oif := nl.NewRtAttr(unix.RTA_OIF, nl.Uint32Attr(3))
+	gw := nl.NewRtAttr(unix.RTA_GATEWAY, net.ParseIP("fe80::1"))
+	dst := nl.NewRtAttr(unix.RTA_DST, net.ParseIP("fd00:ec2::"))
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want raRoute
+		ok   bool
+	}{
+		{"default route from an RA", msg(unix.AF_INET6, 0, unix.RTPROT_RA, oif, gw), raRoute{index: 3, dflt: true, gateway: netip.MustParseAddr("fe80::1")}, true},
+		{"on-link prefix from an RA", msg(unix.AF_INET6, 64, unix.RTPROT_RA, dst, oif), raRoute{index: 3}, true},
+		{"kernel route", msg(unix.AF_INET6, 64, unix.RTPROT_KERNEL, dst, oif), raRoute{}, false},
+		{"IPv4", msg(unix.AF_INET, 0, unix.RTPROT_RA, oif), raRoute{}, false},
+		{"no interface", msg(unix.AF_INET6, 0, unix.RTPROT_RA, gw), raRoute{}, false},
+		{"short", []byte{unix.AF_INET6, 0}, raRoute{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := parseRARoute(tc.data)
+			if ok != tc.ok || (ok && got != tc.want) {
+				t.Fatalf("got %+v, %v; want %+v, %v", got, ok, tc.want, tc.ok)
+			}
+		})
 	}
 }

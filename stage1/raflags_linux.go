@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"syscall"
 
 	"github.com/vishvananda/netlink/nl"
@@ -93,4 +94,92 @@ func inet6Flags(data []byte, idx int) (uint32, bool) {
 		}
 	}
 	return 0, false
+}
+
+// raRoute is a route the kernel installed from a router advertisement.
+type raRoute struct {
+	index   int
+	dflt    bool       // the default route (router lifetime > 0)
+	gateway netip.Addr // the router, for the default route
+}
+
+// subscribeRARoutes sends each IPv6 route from a router advertisement, existing or new, to
+// ch until done is closed (then ch is closed). It reads rtnetlink itself: the netlink
+// library's route subscription decodes every route encapsulation there is, which costs stage
+// one's size budget some 60 KB for three fields.
+func subscribeRARoutes(ns *vnetns.NsHandle, done <-chan struct{}, ch chan<- raRoute, errCb func(error)) error {
+	target := vnetns.None()
+	if ns != nil {
+		target = *ns
+	}
+	s, err := nl.SubscribeAt(target, vnetns.None(), unix.NETLINK_ROUTE, unix.RTNLGRP_IPV6_ROUTE)
+	if err != nil {
+		return err
+	}
+	req := nl.NewNetlinkRequest(unix.RTM_GETROUTE, unix.NLM_F_DUMP)
+	req.AddData(nl.NewIfInfomsg(unix.AF_INET6))
+	if err := s.Send(req); err != nil {
+		s.Close()
+		return err
+	}
+	go func() {
+		<-done
+		s.Close() // unblocks Receive
+	}()
+	go func() {
+		defer close(ch)
+		for {
+			msgs, from, err := s.Receive()
+			if err != nil {
+				errCb(err)
+				return
+			}
+			if from.Pid != nl.PidKernel {
+				continue
+			}
+			for _, m := range msgs {
+				if m.Header.Type != unix.RTM_NEWROUTE {
+					continue
+				}
+				if r, ok := parseRARoute(m.Data); ok {
+					select {
+					case ch <- r:
+					case <-done:
+						return
+					}
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// parseRARoute reads an RTM_NEWROUTE payload (rtmsg + attributes): IPv6 routes of protocol
+// "ra" only.
+func parseRARoute(data []byte) (raRoute, bool) {
+	if len(data) < unix.SizeofRtMsg {
+		return raRoute{}, false
+	}
+	family, dstLen, protocol := data[0], data[1], data[5]
+	if family != unix.AF_INET6 || protocol != unix.RTPROT_RA {
+		return raRoute{}, false
+	}
+	attrs, err := nl.ParseRouteAttr(data[unix.SizeofRtMsg:])
+	if err != nil {
+		return raRoute{}, false
+	}
+	r := raRoute{dflt: dstLen == 0}
+	for _, a := range attrs {
+		switch a.Attr.Type {
+		case unix.RTA_OIF:
+			if len(a.Value) >= 4 {
+				r.index = int(binary.NativeEndian.Uint32(a.Value))
+			}
+		case unix.RTA_GATEWAY:
+			if gw, ok := netip.AddrFromSlice(a.Value); ok {
+				r.gateway = gw
+			}
+		}
+	}
+	return r, r.index > 0
 }
