@@ -19,7 +19,9 @@ func fullPlan() *Plan {
 		Network: Network{Configured: true, Interface: "eth0", MAC: "02:00:00:00:00:01", Address: "10.0.0.5/24",
 			Gateway: "10.0.0.1", MTU: 9001, DNS: []string{"10.0.0.2"}, Domain: "ec2.internal", Search: []string{"a", "b"},
 			Routes: []Route{{Destination: "10.1.0.0/16", Gateway: "10.0.0.1"}}, Hostname: "ip-10-0-0-5", DHCPServer: "10.0.0.1",
-			LeaseSeconds: 3600, IMDSEndpoint: "http://169.254.169.254", OtherIfaces: []string{"eth1"}},
+			LeaseSeconds: 3600, IMDSEndpoint: "http://169.254.169.254", OtherIfaces: []string{"eth1"},
+			Families: []string{"ipv4", "ipv6"}, IPv6: &Network6{Addresses: []string{"fd00:ec2::1a0/128"}, Gateway: "fe80::1",
+				DNS: []string{"fd00:ec2::253"}, Search: []string{"ec2.internal"}, DHCPv6Server: "DUID-LL{HWType=Ethernet HWAddr=02:00:00:00:00:01}", LeaseSeconds: 3600}},
 		Command: Command{Argv: []string{"/bin/app", "$(X)", "with space", ""}, WorkingDir: "/srv", UID: 1, GID: 2,
 			Groups: []uint32{3, 4}, ReplaceInit: true, ReadonlyRoot: true, ShutdownGrace: 7,
 			Reboot: true},
@@ -233,5 +235,22 @@ func TestSummaryRedacts(t *testing.T) {
 	}
 	if r := p.Redact(); r.Env[0].Value != Redacted || p.Env[0].Value != "supersecret" {
 		t.Error("Redact must copy, not modify")
+	}
+}
+
+// bootplan show prints both families, the IMDS endpoint, and says when IPv6 is SLAAC only.
+func TestSummaryNetworkFamilies(t *testing.T) {
+	p := fullPlan()
+	s := p.Summary(false)
+	want := "network:     eth0, 10.0.0.5/24, gateway 10.0.0.1, dns 10.0.0.2, hostname ip-10-0-0-5, mtu 9001, " +
+		"ipv6 fd00:ec2::1a0/128 gateway fe80::1 dns fd00:ec2::253, imds http://169.254.169.254\n"
+	if !strings.Contains(s, want) {
+		t.Errorf("summary lacks %q:\n%s", want, s)
+	}
+	p.Network = Network{Configured: true, Interface: "eth0", Families: []string{"ipv6"}, IMDSEndpoint: "http://[fd00:ec2::254]",
+		IPv6: &Network6{Addresses: []string{"2001:db8::5054:ff:fe12:3456/64"}, Gateway: "fe80::1"}}
+	want = "network:     eth0, ipv6 2001:db8::5054:ff:fe12:3456/64 gateway fe80::1 (SLAAC), imds http://[fd00:ec2::254]\n"
+	if s := p.Summary(false); !strings.Contains(s, want) {
+		t.Errorf("IPv6-only summary lacks %q:\n%s", want, s)
 	}
 }

@@ -245,6 +245,22 @@ func (n Network) describe() string {
 	if n.MTU > 0 {
 		parts = append(parts, fmt.Sprintf("mtu %d", n.MTU))
 	}
+	if v6 := n.IPv6; v6 != nil {
+		s := "ipv6 " + strings.Join(v6.Addresses, " ")
+		if v6.Gateway != "" {
+			s += " gateway " + v6.Gateway
+		}
+		if len(v6.DNS) > 0 {
+			s += " dns " + strings.Join(v6.DNS, ",")
+		}
+		if v6.DHCPv6Server == "" {
+			s += " (SLAAC)"
+		}
+		parts = append(parts, s)
+	}
+	if n.IMDSEndpoint != "" {
+		parts = append(parts, "imds "+n.IMDSEndpoint)
+	}
 	return strings.Join(parts, ", ")
 }
 

@@ -175,10 +175,12 @@ func (b *boot) network(ctx context.Context) error {
 		return err
 	}
 	defer env.nl.Close()
-	n, err := setupNetwork(ctx, env, b.imds)
+	env.bootstrapped = b.chooseIMDS // imdsfamily.go
+	n, err := setupNetwork(ctx, env, currentIMDS{b})
 	if err != nil {
 		return err
 	}
+	b.chooseIMDS(n)
 	n.IMDSEndpoint = b.imds.Endpoint()
 	b.net = n
 	return nil

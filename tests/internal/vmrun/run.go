@@ -26,13 +26,13 @@ import (
 
 // Guest-side addresses (QEMU user network, see reference/test-machine.md).
 const (
-	GuestNet      = "169.254.169.0/24"
-	GuestHost     = "169.254.169.1"
-	GuestDHCP     = "169.254.169.15"
-	IMDSAddr      = "169.254.169.254"
-	AWSAddr       = "169.254.169.2"
-	IMDSEndpoint  = "http://" + IMDSAddr
-	AWSEndpoint   = "http://" + AWSAddr + ":80"
+	GuestNet     = "169.254.169.0/24"
+	GuestHost    = "169.254.169.1"
+	GuestDHCP    = "169.254.169.15"
+	IMDSAddr     = "169.254.169.254"
+	AWSAddr      = "169.254.169.2"
+	IMDSEndpoint = "http://" + IMDSAddr
+	AWSEndpoint  = "http://" + AWSAddr + ":80"
 	// no_timer_check: under TCG on a loaded host the kernel's IO-APIC timer check can miss
 	// its ticks and panic ("IO-APIC + timer doesn't work") before init runs; cloud images
 	// boot VMs with it for the same reason.
@@ -307,6 +307,9 @@ func (e *Env) Run(ctx context.Context, sc *Scenario, opt Options) (*Result, erro
 		for _, p := range Verdict(console, sc.Expect[boot-1], sc.RejectFor(boot)) {
 			res.fail("%s%s", prefix, p)
 		}
+		for _, p := range GapVerdict(console, c.ConsoleGaps) {
+			res.fail("%s%s", prefix, p)
+		}
 		if !res.Passed() {
 			res.Tail = tail(console, 40)
 			break
@@ -430,7 +433,8 @@ type bootSetup struct {
 	hostPorts             []int  // host port of each Config.Forward entry (this boot)
 	interactive           bool
 	powerButton           <-chan struct{}
-	setupNote             string // written to the log before QEMU's command line
+	setupNote             string  // written to the log before QEMU's command line
+	tap                   *tapNet // network = "tap-…": the boot's namespace (tapnet.go)
 }
 
 // qemuArgs builds QEMU's command line for one boot.
@@ -441,10 +445,13 @@ func (e *Env) qemuArgs(sc *Scenario, bs bootSetup, imdsPort int, qmpSock string)
 		init = c.Init
 	}
 	appendLine := []string{"rdinit=" + init, defaultAppend, "AWS_EC2_METADATA_SERVICE_ENDPOINT=" + IMDSEndpoint}
+	if bs.tap != nil {
+		appendLine = append(appendLine[:2], bs.tap.kernelArgs(bs.moto != nil)...)
+	}
 	if bs.rootDisk != "" {
 		appendLine[0] = RootKernelArgs + " init=" + init
 	}
-	if bs.moto != nil {
+	if bs.moto != nil && bs.tap == nil {
 		appendLine = append(appendLine, "AWS_ENDPOINT_URL="+AWSEndpoint)
 	}
 	appendLine = append(appendLine, c.Append...)
@@ -480,7 +487,11 @@ func (e *Env) qemuArgs(sc *Scenario, bs bootSetup, imdsPort int, qmpSock string)
 			n0 += fmt.Sprintf(",hostfwd=%s:127.0.0.1:%d-:%d", fw.Proto, bs.hostPorts[i], fw.Port)
 		}
 	}
-	args = append(args, "-netdev", n0, "-device", "virtio-net-pci,netdev=n0,romfile=,mac="+imdsmock.DefaultMACs[0])
+	if bs.tap != nil {
+		args = append(args, bs.tap.netdevArgs(imdsmock.DefaultMACs[0])...)
+	} else {
+		args = append(args, "-netdev", n0, "-device", "virtio-net-pci,netdev=n0,romfile=,mac="+imdsmock.DefaultMACs[0])
+	}
 	for i := 1; i < c.NICs; i++ {
 		args = append(args,
 			"-netdev", fmt.Sprintf("user,id=n%d,restrict=on,net=169.254.%d.0/24", i, 169+i),
@@ -552,6 +563,18 @@ func (e *Env) boot(ctx context.Context, sc *Scenario, bootN int, bs bootSetup) (
 		_ = os.WriteFile(strings.TrimSuffix(bs.logPath, ".log")+".imds.log", []byte(strings.Join(imds.Log(), "\n")+"\n"), 0o644)
 	}()
 	port, _ := strconv.Atoi(addr[strings.LastIndex(addr, ":")+1:])
+	if IsTap(c.Network) {
+		awsPort := 0
+		if bs.moto != nil {
+			awsPort = bs.moto.Port
+		}
+		tn, err := startTapNet(c.Network, strings.TrimSuffix(bs.logPath, ".log")+".dnsmasq.log", port, awsPort)
+		if err != nil {
+			return "", nil, err
+		}
+		defer tn.close() // also when the boot fails or times out
+		bs.tap = tn
+	}
 
 	var actions []Action
 	for _, a := range c.Actions {
@@ -593,6 +616,9 @@ func (e *Env) boot(ctx context.Context, sc *Scenario, bootN int, bs bootSetup) (
 		printConnect(bs.live, sc, bootN, bs)
 	}
 	cmd := exec.Command(e.QEMU, args...)
+	if bs.tap != nil {
+		cmd = bs.tap.qemuCommand(e.QEMU, args)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

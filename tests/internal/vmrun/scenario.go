@@ -111,6 +111,12 @@ type Config struct {
 	// Connect: how a person connects while `make demo IMAGE=<scenario>` runs, printed with
 	// $HOST and $PORT_<guest port> expanded.
 	Connect string `toml:"connect"`
+	// Network: "user" (default, QEMU's user network, DHCPv4 only) or a tap mode, "tap-dual"
+	// or "tap-v6only" (tapnet.go).
+	Network string `toml:"network"`
+	// ConsoleGaps bound the guest time between two console lines, read from the kernel
+	// timestamps the lines carry ("[  12.208] info: ..."): the guest's clock, not the runner's.
+	ConsoleGaps []ConsoleGap `toml:"console_gap"`
 }
 
 // Check is a host-side command run during a boot, once a console line appears: it talks to
@@ -145,6 +151,14 @@ func ParseForward(s string) (Forwarded, error) {
 		return Forwarded{}, fmt.Errorf("forward %q: want tcp:PORT or udp:PORT", s)
 	}
 	return Forwarded{proto, n}, nil
+}
+
+// ConsoleGap: the first line containing To comes at most Max (guest time) after the first
+// line containing From.
+type ConsoleGap struct {
+	From string   `toml:"from"`
+	To   string   `toml:"to"`
+	Max  Duration `toml:"max"`
 }
 
 // Scenario is a loaded scenario folder.
@@ -237,6 +251,22 @@ func Load(dir string) (*Scenario, error) {
 	}
 	if c.Boots == 0 {
 		c.Boots = 1
+	}
+	switch c.Network {
+	case "":
+		c.Network = NetUser
+	case NetUser:
+	case NetTapDual, NetTapV6:
+		if c.NICs != 1 {
+			return nil, wrap(fmt.Errorf("network = %q supports one NIC (nics = %d)", c.Network, c.NICs))
+		}
+	default:
+		return nil, wrap(fmt.Errorf("network = %q (want %s, %s or %s)", c.Network, NetUser, NetTapDual, NetTapV6))
+	}
+	for i, g := range c.ConsoleGaps {
+		if g.From == "" || g.To == "" || g.Max.Duration <= 0 {
+			return nil, wrap(fmt.Errorf("console_gap %d: needs from, to and max", i))
+		}
 	}
 	if c.PowerdownAfter.Duration > 0 || c.PowerdownOn != "" {
 		c.Actions = append(c.Actions, Action{Do: "powerdown", After: c.PowerdownAfter, On: c.PowerdownOn})
@@ -367,6 +397,40 @@ var ansiRe = regexp.MustCompile(`\x1b(\[[0-9;?]*[ -/]*[@-~]|[@-Z\\-_]|c)`)
 // Clean removes carriage returns and terminal escape sequences from console text.
 func Clean(console string) string {
 	return ansiRe.ReplaceAllString(strings.ReplaceAll(console, "\r", ""), "")
+}
+
+// consoleTimeRe is the kernel-style timestamp stage one and two put before each line.
+var consoleTimeRe = regexp.MustCompile(`^\[\s*(\d+)\.(\d{3})\]`)
+
+// GapVerdict checks the console gaps: one problem per gap that is missing or too long.
+func GapVerdict(console string, gaps []ConsoleGap) []string {
+	at := func(sub string) (time.Duration, bool) {
+		for _, l := range strings.Split(Clean(console), "\n") {
+			if !strings.Contains(l, sub) {
+				continue
+			}
+			m := consoleTimeRe.FindStringSubmatch(l)
+			if m == nil {
+				continue
+			}
+			sec, _ := strconv.Atoi(m[1])
+			ms, _ := strconv.Atoi(m[2])
+			return time.Duration(sec)*time.Second + time.Duration(ms)*time.Millisecond, true
+		}
+		return 0, false
+	}
+	var problems []string
+	for _, g := range gaps {
+		from, ok1 := at(g.From)
+		to, ok2 := at(g.To)
+		switch {
+		case !ok1 || !ok2:
+			problems = append(problems, fmt.Sprintf("console_gap: no timestamped line with %q and one with %q", g.From, g.To))
+		case to-from > g.Max.Duration:
+			problems = append(problems, fmt.Sprintf("console_gap: %q came %s after %q (guest clock), more than %s", g.To, to-from, g.From, g.Max.Duration))
+		}
+	}
+	return problems
 }
 
 // Verdict judges a console log: every expect line must occur as a substring, no reject line
