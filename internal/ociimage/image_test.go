@@ -473,3 +473,23 @@ func readAll(t *testing.T, rc interface {
 	}
 	return b.Bytes()
 }
+
+// The OCI spec: whiteouts apply to lower layers only, wherever they sit in their own layer.
+func TestSameLayerWhiteoutAppliesOnlyBelow(t *testing.T) {
+	img := image(t, "amd64", v1.Config{},
+		layer(t, file("x", "lower", 0o644), dir("d", 0o755), file("d/a", "a", 0o644), dir("d/s", 0o755), file("d/s/low", "l", 0o644)),
+		layer(t, file("x", "upper", 0o644), file(".wh.x", "", 0o644),
+			file("d/b", "b", 0o644), file("d/s/up", "u", 0o644), file("d/.wh..wh..opq", "", 0o644)),
+	)
+	dst := filepath.Join(t.TempDir(), "root")
+	if _, err := openOne(t, img).Extract(dst); err != nil {
+		t.Fatal(err)
+	}
+	diffLines(t, "tree", listTree(t, dst), []string{
+		`d drwxr-xr-x 0:0`,
+		`d/b -rw-r--r-- 0:0 "b"`,
+		`d/s drwxr-xr-x 0:0`,
+		`d/s/up -rw-r--r-- 0:0 "u"`,
+		`x -rw-r--r-- 0:0 "upper"`,
+	})
+}
