@@ -81,7 +81,7 @@ func (im *Image) Extract(dst string) (*Tree, error) {
 	}
 	x := &extractor{root: root, dst: dst, owned: os.Geteuid() == 0, tree: map[string]*Entry{}}
 	for i, l := range layers {
-		if err := x.layer(i, l, diffIDs[i]); err != nil {
+		if err := x.layer(l, diffIDs[i]); err != nil {
 			return nil, fmt.Errorf("image %s: layer %d (%s): %w", im.Source, i+1, diffIDs[i], err)
 		}
 	}
@@ -98,19 +98,34 @@ type extractor struct {
 	removeErr error // from opaque directories
 }
 
-func (x *extractor) layer(i int, l v1.Layer, want v1.Hash) error {
+func (x *extractor) layer(l v1.Layer, want v1.Hash) error {
 	rc, err := l.Uncompressed()
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
 	h := sha256.New()
-	tr := tar.NewReader(io.TeeReader(rc, h))
+	if err := x.apply(io.TeeReader(rc, h)); err != nil {
+		return err
+	}
+	// The tar end marker may be followed by padding the reader never asked for.
+	if _, err := io.Copy(io.Discard, io.TeeReader(rc, h)); err != nil {
+		return fmt.Errorf("reading layer: %w", err)
+	}
+	if got := fmt.Sprintf("sha256:%x", h.Sum(nil)); got != want.String() {
+		return fmt.Errorf("content has digest %s, the config says %s: the image is corrupt", got, want)
+	}
+	return nil
+}
+
+// apply applies one uncompressed layer tar.
+func (x *extractor) apply(r io.Reader) error {
+	tr := tar.NewReader(r)
 	x.seen = map[string]bool{}
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
-			break
+			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("reading tar: %w", err)
@@ -122,14 +137,6 @@ func (x *extractor) layer(i int, l v1.Layer, want v1.Hash) error {
 			return fmt.Errorf("entry %q: %w", hdr.Name, x.removeErr)
 		}
 	}
-	// The tar end marker may be followed by padding the reader never asked for.
-	if _, err := io.Copy(io.Discard, io.TeeReader(rc, h)); err != nil {
-		return fmt.Errorf("reading layer: %w", err)
-	}
-	if got := fmt.Sprintf("sha256:%x", h.Sum(nil)); got != want.String() {
-		return fmt.Errorf("content has digest %s, the config says %s: the image is corrupt", got, want)
-	}
-	return nil
 }
 
 // cleanName validates a layer path and returns it relative ("" for the root itself).
@@ -175,6 +182,12 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 			return nil // a whiteout only hides what lower layers put there
 		}
 		return x.remove(target)
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			// A few bytes can describe terabytes of holes; image builders never write these.
+			return fmt.Errorf("sparse files are not supported: rebuild the layer without --sparse")
+		}
 	}
 	mode := hdr.FileInfo().Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
 	e := &Entry{Path: p, Type: hdr.Typeflag, Mode: mode, UID: hdr.Uid, GID: hdr.Gid, ModTime: hdr.ModTime, Created: true}

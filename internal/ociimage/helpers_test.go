@@ -31,6 +31,7 @@ type te struct {
 	body     string
 	link     string
 	pax      map[string]string
+	rawPAX   string // PAX records written as a hand-made 'x' header (the Writer drops GNU.sparse.*)
 }
 
 func dir(n string, mode int64) te { return te{name: n, typ: tar.TypeDir, mode: mode} }
@@ -42,13 +43,20 @@ func hardlink(n, to string) te { return te{name: n, typ: tar.TypeLink, mode: 0o6
 
 var mtime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
-func tarBytes(t *testing.T, ents ...te) []byte {
+func tarBytes(t testing.TB, ents ...te) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	tw := tar.NewWriter(&b)
 	for _, e := range ents {
 		h := &tar.Header{Name: e.name, Typeflag: e.typ, Mode: e.mode, Uid: e.uid, Gid: e.gid,
 			Linkname: e.link, ModTime: mtime, PAXRecords: e.pax, Format: tar.FormatPAX}
+		if e.rawPAX != "" {
+			if err := tw.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			b.Write(paxBlock(t, e.rawPAX))
+			h.Format = tar.FormatUSTAR
+		}
 		if e.typ == tar.TypeReg {
 			h.Size = int64(len(e.body))
 		}
@@ -227,3 +235,39 @@ func diffLines(t *testing.T, what string, got, want []string) {
 func digestOf(b []byte) string { return fmt.Sprintf("sha256:%x", sha256.Sum256(b)) }
 
 func emptyIndex() v1.ImageIndex { return empty.Index }
+
+// paxRecord encodes one PAX record ("LEN key=value\n", LEN counting itself).
+func paxRecord(k, v string) string {
+	s := " " + k + "=" + v + "\n"
+	n := len(s) + 1
+	for len(fmt.Sprint(n))+len(s) != n {
+		n++
+	}
+	return fmt.Sprint(n) + s
+}
+
+// paxBlock is a PAX extended header ('x') holding recs, which archive/tar refuses to write
+// by hand: a USTAR file header with the type and checksum patched.
+func paxBlock(t testing.TB, recs string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	if err := tw.WriteHeader(&tar.Header{Name: "PaxHeaders/x", Typeflag: tar.TypeReg, Size: int64(len(recs)), Format: tar.FormatUSTAR}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(tw, recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	out := b.Bytes()
+	out[156] = tar.TypeXHeader
+	copy(out[148:156], "        ")
+	sum := 0
+	for _, c := range out[:512] {
+		sum += int(c)
+	}
+	copy(out[148:156], fmt.Sprintf("%06o\x00 ", sum))
+	return out
+}

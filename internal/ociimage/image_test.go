@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -410,6 +411,25 @@ func TestExtractNeedsEmptyDir(t *testing.T) {
 	}
 }
 
+// sparse is a PAX 1.0 sparse file: 513 bytes in the tar, 1,000,000 bytes when extracted.
+var sparse = te{name: "big", typ: tar.TypeReg, mode: 0o644,
+	body: "1\n999999\n1\n" + strings.Repeat("\x00", 512-len("1\n999999\n1\n")) + "x",
+	rawPAX: paxRecord("GNU.sparse.major", "1") + paxRecord("GNU.sparse.minor", "0") +
+		paxRecord("GNU.sparse.name", "big") + paxRecord("GNU.sparse.realsize", "1000000")}
+
+func TestSparseEntryReadsBig(t *testing.T) {
+	// Guard that the sparse case of TestHostileLayers is really sparse.
+	tr := tar.NewReader(bytes.NewReader(tarBytes(t, sparse)))
+	h, err := tr.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, tr)
+	if err != nil || n != 1000000 || h.Name != "big" {
+		t.Fatalf("sparse entry %q reads %d bytes (%v), want 1000000", h.Name, n, err)
+	}
+}
+
 func TestHostileLayers(t *testing.T) {
 	base := t.TempDir()
 	outside := filepath.Join(base, "outside")
@@ -432,6 +452,7 @@ func TestHostileLayers(t *testing.T) {
 		{"hardlink-out", []te{hardlink("h", "../outside/keep")}, `".." component`},
 		{"hardlink-abs", []te{hardlink("h", filepath.Join(outside, "keep"))}, "absolute path"},
 		{"file-as-parent", []te{file("f", "x", 0o644), file("f/g", "y", 0o644)}, `parent "f" is not a directory`},
+		{"sparse", []te{sparse}, "sparse files are not supported"},
 	}
 	keep := filepath.Join(outside, "keep")
 	if err := os.WriteFile(keep, []byte("outside"), 0o644); err != nil {
