@@ -177,7 +177,11 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 		x.opaque(dir)
 		return nil
 	case strings.HasPrefix(base, ".wh."):
-		target := path.Join(dir, strings.TrimPrefix(base, ".wh."))
+		name := strings.TrimPrefix(base, ".wh.")
+		if name == "" || name == "." || name == ".." {
+			return fmt.Errorf("%w: whiteout of %q names no file", ErrUnsafe, name)
+		}
+		target := path.Join(dir, name)
 		if x.seen[target] {
 			return nil // a whiteout only hides what lower layers put there
 		}

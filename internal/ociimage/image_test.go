@@ -453,6 +453,8 @@ func TestHostileLayers(t *testing.T) {
 		{"hardlink-abs", []te{hardlink("h", filepath.Join(outside, "keep"))}, "absolute path"},
 		{"file-as-parent", []te{file("f", "x", 0o644), file("f/g", "y", 0o644)}, `parent "f" is not a directory`},
 		{"sparse", []te{sparse}, "sparse files are not supported"},
+		{"whiteout-dotdot", []te{dir("a", 0o755), file("a/f", "x", 0o644), file("a/.wh...", "", 0)}, `whiteout of ".." names no file`},
+		{"whiteout-empty", []te{dir("a", 0o755), file("a/.wh.", "", 0)}, `whiteout of "" names no file`},
 	}
 	keep := filepath.Join(outside, "keep")
 	if err := os.WriteFile(keep, []byte("outside"), 0o644); err != nil {
