@@ -217,7 +217,7 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 				return err
 			}
 		}
-	case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // old tars still use TypeRegA
+	case tar.TypeReg: // archive/tar reports old TypeRegA entries as TypeReg
 		e.Type, e.Size = tar.TypeReg, hdr.Size
 		f, err := x.root.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {

@@ -3,7 +3,6 @@ package ociimage
 import (
 	"archive/tar"
 	"bytes"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"io/fs"
@@ -232,7 +231,6 @@ func diffLines(t *testing.T, what string, got, want []string) {
 	}
 }
 
-func digestOf(b []byte) string { return fmt.Sprintf("sha256:%x", sha256.Sum256(b)) }
 
 func emptyIndex() v1.ImageIndex { return empty.Index }
 
