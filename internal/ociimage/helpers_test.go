@@ -231,7 +231,6 @@ func diffLines(t *testing.T, what string, got, want []string) {
 	}
 }
 
-
 func emptyIndex() v1.ImageIndex { return empty.Index }
 
 // paxRecord encodes one PAX record ("LEN key=value\n", LEN counting itself).
