@@ -25,7 +25,7 @@ type Entry struct {
 	Mode     fs.FileMode // permission bits plus setuid/setgid/sticky
 	UID, GID int
 	Size     int64             // regular files
-	Linkname string            // symlink target (verbatim) or hard link target (a tree path)
+	Linkname string            // symlink target (verbatim) or hard link target (a tree path; an upper layer may have removed it since, the data stays)
 	Devmajor int64             // char/block devices
 	Devminor int64             // char/block devices
 	Xattrs   map[string]string // from PAX SCHILY.xattr.* records (e.g. security.capability); not applied
@@ -329,9 +329,11 @@ func (x *extractor) remove(p string) error {
 		}
 	}
 	delete(x.tree, p)
-	for k := range x.tree {
-		if strings.HasPrefix(k, p+"/") {
-			delete(x.tree, k)
+	if e.Type == tar.TypeDir { // only a directory has entries below it: files replace cheaply
+		for k := range x.tree {
+			if strings.HasPrefix(k, p+"/") {
+				delete(x.tree, k)
+			}
 		}
 	}
 	return nil
