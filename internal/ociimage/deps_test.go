@@ -8,7 +8,7 @@ import (
 )
 
 // TestNoNetworkCode proves no registry or daemon can be contacted: the package does not
-// even link an HTTP client, TLS, DNS-over-HTTP credentials or go-containerregistry's
+// even link an HTTP client, TLS, registry credential helpers or go-containerregistry's
 // remote/daemon code. (The package "net" itself comes with pkg/name's host parsing.)
 func TestNoNetworkCode(t *testing.T) {
 	gobin, err := exec.LookPath("go")

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
@@ -73,7 +74,7 @@ func Open(p string, opt Options) (*Image, error) {
 	im := &Image{Source: p, Arch: arch}
 	if st.IsDir() {
 		im.Format = FormatOCILayout
-		if _, err := os.Stat(path.Join(p, "oci-layout")); err != nil {
+		if _, err := os.Stat(filepath.Join(p, "oci-layout")); err != nil {
 			return nil, fmt.Errorf("image %s: a directory must be an OCI image layout (no oci-layout file): save the image with `docker save` or an OCI tool", p)
 		}
 		idx, err := layout.ImageIndexFromPath(p)
