@@ -45,6 +45,22 @@ func (o *output) resolve() bool {
 	return true
 }
 
+// input checks the positional arguments of a command that reads at most one file (def when
+// none is given) and resolves the output flags; ok is false on a usage error (already shown).
+func (o *output) input(pos []string, def string) (file string, ok bool) {
+	if len(pos) > 1 {
+		o.fs.Usage()
+		return "", false
+	}
+	if !o.resolve() {
+		return "", false
+	}
+	if len(pos) == 1 {
+		return pos[0], true
+	}
+	return def, true
+}
+
 // write puts b where -o says: stdout, or the file, replaced atomically.
 func (o *output) write(b []byte) error {
 	return writeOutput(*o.path, b, o.perm)

@@ -46,16 +46,9 @@ func defineValidate(fs *flag.FlagSet) func([]string) int {
 	annotate := fs.Bool("annotate", false, "also print the file with each problem marked under its line")
 	out := outputFlags(fs, "validate", 0o644, "text", "json")
 	return func(pos []string) int {
-		if len(pos) > 1 {
-			fs.Usage()
+		file, ok := out.input(pos, plan.UserDataPath) // on a machine: the user data stage one saved
+		if !ok {
 			return exitUsage
-		}
-		if !out.resolve() {
-			return exitUsage
-		}
-		file := plan.UserDataPath // on a machine: the user data stage one saved
-		if len(pos) == 1 {
-			file = pos[0]
 		}
 		in := plan.Inputs{Strict: true, Version: version.String(), Now: time.Unix(0, 0), SkipUserLookup: *root == ""}
 		var err error
@@ -224,16 +217,9 @@ func defineShow(fs *flag.FlagSet) func([]string) int {
 	reveal := fs.Bool("reveal", false, "show env values (they are redacted by default, in every format)")
 	out := outputFlags(fs, "show", 0o600, "text", "toml", "json")
 	return func(pos []string) int {
-		if len(pos) > 1 {
-			fs.Usage()
+		path, ok := out.input(pos, plan.PlanPath)
+		if !ok {
 			return exitUsage
-		}
-		if !out.resolve() {
-			return exitUsage
-		}
-		path := plan.PlanPath
-		if len(pos) == 1 {
-			path = pos[0]
 		}
 		p, code := readPlan("show", path)
 		if p == nil {

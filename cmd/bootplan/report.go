@@ -25,19 +25,12 @@ func defineReport(fs *flag.FlagSet) func([]string) int {
 	out := outputFlags(fs, "report", 0o644, "text", "json", "svg")
 	order := fs.String("sort", "start", "step order: start (as they ran) or time (longest first, to see what to speed up)")
 	return func(pos []string) int {
-		if len(pos) > 1 {
-			fs.Usage()
-			return exitUsage
-		}
-		if !out.resolve() {
+		file, ok := out.input(pos, plan.ReportPath)
+		if !ok {
 			return exitUsage
 		}
 		if *order != "start" && *order != "time" {
 			return fail(exitUsage, "report", "--sort %q: want start or time", *order)
-		}
-		file := plan.ReportPath
-		if len(pos) == 1 {
-			file = pos[0]
 		}
 		b, err := os.ReadFile(file)
 		if err != nil {
