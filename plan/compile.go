@@ -5,8 +5,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -165,6 +167,9 @@ func Compile(in Inputs) (*Plan, Diagnostics, error) {
 		if v.GroupID.Has() {
 			vol.GID = v.GroupID.V
 		}
+		if vol.Kind == KindEBS && vol.Destination != "" {
+			vol.ModeGiven, vol.UIDGiven, vol.GIDGiven = v.ModeSet, v.UserID.Has(), v.GroupID.Has()
+		}
 		p.Volumes = append(p.Volumes, vol)
 	}
 	p.Modules = nilIfEmpty(ud.Modules.V)
@@ -217,6 +222,19 @@ func MergeEnv(base, user []EnvVar) []EnvVar {
 		}
 	}
 	return append(out, user...)
+}
+
+// ServiceNames returns the service names among the entries of /.easyto/services (one rule for
+// stage one and `bootplan -root`): regular files, as easyto's asset build makes them with
+// touch, and directories; names starting with "." are ignored, as are other kinds (links).
+func ServiceNames(entries []fs.DirEntry) []string {
+	var names []string
+	for _, e := range entries {
+		if (e.IsDir() || e.Type().IsRegular()) && !strings.HasPrefix(e.Name(), ".") {
+			names = append(names, e.Name())
+		}
+	}
+	return names
 }
 
 func services(present []string, ud *UserData) []Service {

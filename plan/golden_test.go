@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/BurntSushi/toml"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden plan.toml / errors.txt files")
@@ -23,6 +25,7 @@ var goldenNow = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 //	passwd, group      the image's /etc/passwd and /etc/group (optional)
 //	services           service names under /.easyto/services, one per line (optional)
 //	strict             present: compile as `bootplan validate` does
+//	network.toml       what stage one configured (plan.Network as TOML; optional)
 //
 // and expects plan.toml (success) or errors.txt (failure: every diagnostic, one per line).
 func goldenInputs(t testing.TB, dir string) Inputs {
@@ -40,6 +43,11 @@ func goldenInputs(t testing.TB, dir string) Inputs {
 	in.Group = read("group")
 	if s := read("services"); s != nil {
 		in.Services = strings.Fields(string(s))
+	}
+	if b := read("network.toml"); b != nil {
+		if err := toml.Unmarshal(b, &in.Network); err != nil {
+			t.Fatalf("%s/network.toml: %v", dir, err)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(dir, "strict")); err == nil {
 		in.Strict = true

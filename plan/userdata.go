@@ -64,6 +64,7 @@ type UserVolume struct {
 	UserID  Opt[uint32]
 	GroupID Opt[uint32]
 	at      volumeAt // where it is, for diagnostics naming two volumes
+	ModeSet bool     // mount.mode was given (not the kind's default)
 	skip    bool     // optional volume that would fail at boot: left out of the plan (warned)
 }
 
@@ -643,16 +644,13 @@ func (p *parser) mode(n *yaml.Node, path string) (Mode, bool) {
 	return m, true
 }
 
-var topKeys = []string{"args", "command", "debug", "disable-services", "env", "env-from", "init-scripts",
-	"modules", "replace-init", "security", "shutdown-grace-period", "sysctls", "volumes", "working-dir"}
-
 func (p *parser) topLevel(n *yaml.Node, ud *UserData) {
 	r := p.resolve(n)
 	if r.Kind != yaml.MappingNode {
 		p.errorf(r, "", "user data must be a YAML mapping (keys such as command, env, volumes), got %s", describe(r))
 		return
 	}
-	o, ok := p.object(n, "", 0, topKeys...)
+	o, ok := p.object(n, "", 0, keysOf(UserDataSchema)...)
 	if !ok {
 		return
 	}
@@ -684,7 +682,7 @@ func (p *parser) topLevel(n *yaml.Node, ud *UserData) {
 }
 
 func (p *parser) nameValue(n *yaml.Node, path string, nameCheck func(string) error) (string, string, bool) {
-	o, ok := p.object(n, path, 1, "name", "value")
+	o, ok := p.object(n, path, 1, keysOf(schemaNameValue)...)
 	if !ok {
 		return "", "", false
 	}
@@ -778,7 +776,7 @@ func (p *parser) modules(n *yaml.Node, path string) ([]Module, bool) {
 }
 
 func (p *parser) security(n *yaml.Node, path string) (Security, bool) {
-	o, ok := p.object(n, path, 1, "readonly-root-fs", "run-as-user-id", "run-as-group-id", "sshd")
+	o, ok := p.object(n, path, 1, keysOf(schemaSecurity)...)
 	if !ok {
 		return Security{}, false
 	}
@@ -788,7 +786,7 @@ func (p *parser) security(n *yaml.Node, path string) (Security, bool) {
 		RunAsGroupID:   get(p, o, "run-as-group-id", p.id),
 	}
 	if e, present := o.fields["sshd"]; present && !isNull(p.resolve(e.val)) {
-		if so, ok := p.object(e.val, join(path, "sshd"), 2, "enable"); ok {
+		if so, ok := p.object(e.val, join(path, "sshd"), 2, keysOf(schemaSSHD)...); ok {
 			s.SSHDEnable = get(p, so, "enable", p.boolean)
 		}
 	}
@@ -802,7 +800,7 @@ func (p *parser) envFromList(n *yaml.Node, path string) ([]EnvFrom, bool) {
 // envFromItem flattens one env-from list item; several sources in one item are taken in
 // easyto's order: imds, s3, ssm, secrets-manager.
 func (p *parser) envFromItem(n *yaml.Node, path string) ([]EnvFrom, bool) {
-	o, ok := p.object(n, path, 1, KindIMDS, KindS3, KindSSM, KindSecretsManager)
+	o, ok := p.object(n, path, 1, keysOf(schemaEnvFromItem)...)
 	if !ok {
 		return nil, false
 	}
@@ -816,9 +814,9 @@ func (p *parser) envFromItem(n *yaml.Node, path string) ([]EnvFrom, bool) {
 		var so *object
 		switch kind {
 		case KindIMDS:
-			so, ok = p.object(e.val, kp, 2, "name", "path", "optional")
+			so, ok = p.object(e.val, kp, 2, keysOf(schemaEnvFromIMDS)...)
 		default:
-			so, ok = p.object(e.val, kp, 2, "name", "path", "bucket", "key", "secret-id", "optional", "base64-encode")
+			so, ok = p.object(e.val, kp, 2, keysOf(schemaEnvFromAWS)...)
 		}
 		if !ok {
 			continue
@@ -849,6 +847,11 @@ func (p *parser) envFromItem(n *yaml.Node, path string) ([]EnvFrom, bool) {
 				ef.Name = nm.V
 			}
 			ef.Base64 = get(p, so, "base64-encode", p.boolean).V
+			if ef.Base64 && strings.TrimSpace(ef.Name) == "" {
+				// easyto's README: base64-encode is for a value fetched with name.
+				p.warnf(so.fields["base64-encode"].key, join(kp, "base64-encode"), "applies only to a value fetched with name; ignored (each JSON member is used as it is)")
+				ef.Base64 = false
+			}
 		}
 		if ef.Name != "" {
 			if err := checkEnvName(ef.Name); err != nil {
@@ -890,7 +893,7 @@ func (p *parser) volumes(n *yaml.Node, path string) ([]UserVolume, bool) {
 // volumeItem flattens one volumes list item; several kinds in one item are taken in easyto's
 // order: s3, ssm, secrets-manager, ebs, template.
 func (p *parser) volumeItem(n *yaml.Node, path string) ([]UserVolume, bool) {
-	o, ok := p.object(n, path, 1, KindEBS, KindS3, KindSSM, KindSecretsManager, KindTemplate)
+	o, ok := p.object(n, path, 1, keysOf(schemaVolumeItem)...)
 	if !ok {
 		return nil, false
 	}
@@ -917,20 +920,7 @@ func (p *parser) volumeItem(n *yaml.Node, path string) ([]UserVolume, bool) {
 
 func (p *parser) volume(kind string, n *yaml.Node, path string) UserVolume {
 	v := UserVolume{Volume: Volume{Kind: kind}, at: volumeAt{path: path}}
-	var keys []string
-	switch kind {
-	case KindEBS:
-		keys = []string{"device", "attachment", "mount"}
-	case KindS3:
-		keys = []string{"bucket", "key-prefix", "optional", "mount"}
-	case KindSSM:
-		keys = []string{"path", "optional", "mount"}
-	case KindSecretsManager:
-		keys = []string{"secret-id", "optional", "mount"}
-	case KindTemplate:
-		keys = []string{"content", "variables", "optional", "mount"}
-	}
-	o, ok := p.object(n, path, 2, keys...)
+	o, ok := p.object(n, path, 2, keysOf(volumeSchemas[kind])...)
 	if !ok {
 		return v
 	}
@@ -1001,7 +991,7 @@ func DefaultMode(kind string) Mode {
 }
 
 func (p *parser) mount(v *UserVolume, n *yaml.Node, path string) {
-	o, ok := p.object(n, path, 3, "destination", "fs-type", "user-id", "group-id", "mode", "options")
+	o, ok := p.object(n, path, 3, keysOf(schemaMount)...)
 	if !ok {
 		return
 	}
@@ -1013,7 +1003,7 @@ func (p *parser) mount(v *UserVolume, n *yaml.Node, path string) {
 	v.GroupID = get(p, o, "group-id", p.id)
 	v.Mode = DefaultMode(v.Kind)
 	if m := get(p, o, "mode", p.mode); m.Has() {
-		v.Mode = m.V
+		v.Mode, v.ModeSet = m.V, true
 		p.secretMode(v, o.fields["mode"].val, join(path, "mode"))
 	}
 	if v.Kind == KindEBS {
@@ -1061,7 +1051,7 @@ func (p *parser) attachment(n *yaml.Node, path string) *Attachment {
 		}
 		n, path = r.Content[0], path+"[0]"
 	}
-	o, ok := p.object(n, path, 3, "tags", "timeout")
+	o, ok := p.object(n, path, 3, keysOf(schemaAttachment)...)
 	if !ok {
 		return nil
 	}
@@ -1083,7 +1073,7 @@ func (p *parser) attachment(n *yaml.Node, path string) *Attachment {
 		p.errorf(at, join(path, "tags"), "%s", errNoTags)
 	} else {
 		tags, _ := list(p, e.val, join(path, "tags"), func(tn *yaml.Node, tp string) (Tag, bool) {
-			to, ok := p.object(tn, tp, 4, "key", "value")
+			to, ok := p.object(tn, tp, 4, keysOf(schemaTag)...)
 			if !ok {
 				return Tag{}, false
 			}

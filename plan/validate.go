@@ -79,6 +79,9 @@ func (p *Plan) Validate() error {
 		if v.Mode > 0o7777 {
 			bad(f+".mode", "out of range (%o)", uint32(v.Mode))
 		}
+		if (v.ModeGiven || v.UIDGiven || v.GIDGiven) && (v.Kind != KindEBS || v.Destination == "") {
+			bad(f+".mode_given", "mode_given, uid_given and gid_given are only for a mounted ebs volume")
+		}
 		needDest := true
 		switch v.Kind {
 		case KindEBS:

@@ -76,6 +76,7 @@ func (f *Failure) Error() string { return f.Step + ": " + f.Err.Error() }
 func Run(cfg Config) error {
 	b := &boot{cfg: cfg, paths: DefaultPaths, start: time.Now()}
 	console.Infof("bootplan stage1 %s started", cfg.Version)
+	disableCtrlAltDel()
 	if err := RunSteps(context.Background(), b.sequence()); err != nil {
 		step := "stage1"
 		var se *StepError
@@ -155,7 +156,8 @@ func (b *boot) readImage(ctx context.Context) error {
 	return nil
 }
 
-// listServices returns the service names (directories) under dir; no dir = no services.
+// listServices returns the service names under dir (plan.ServiceNames: files and directories,
+// as easyto-init counts them); no dir = no services.
 func listServices(dir string) ([]string, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -164,13 +166,7 @@ func listServices(dir string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var names []string
-	for _, e := range ents {
-		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
-			names = append(names, e.Name())
-		}
-	}
-	return names, nil
+	return plan.ServiceNames(ents), nil
 }
 
 func (b *boot) network(ctx context.Context) error {
@@ -179,10 +175,12 @@ func (b *boot) network(ctx context.Context) error {
 		return err
 	}
 	defer env.nl.Close()
-	n, err := setupNetwork(ctx, env, b.imds)
+	env.bootstrapped = b.chooseIMDS // imdsfamily.go
+	n, err := setupNetwork(ctx, env, currentIMDS{b})
 	if err != nil {
 		return err
 	}
+	b.chooseIMDS(n)
 	n.IMDSEndpoint = b.imds.Endpoint()
 	b.net = n
 	return nil

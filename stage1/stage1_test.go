@@ -19,6 +19,7 @@ import (
 	"github.com/bootplan/bootplan/internal/halt"
 	"github.com/bootplan/bootplan/internal/imds"
 	"github.com/bootplan/bootplan/plan"
+	"golang.org/x/sys/unix"
 )
 
 // captureConsole collects console output for one test.
@@ -448,18 +449,36 @@ func TestBootNoUserDataRemovesStaleCopy(t *testing.T) {
 }
 
 func TestListServices(t *testing.T) {
+	// easyto's asset build makes the markers with touch: empty files. Directories count too;
+	// names starting with "." never do.
 	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "ssh"), 0o755)
-	os.MkdirAll(filepath.Join(dir, "chrony"), 0o755)
+	os.WriteFile(filepath.Join(dir, "ssh"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "chrony"), nil, 0o644)
+	os.MkdirAll(filepath.Join(dir, "ntp"), 0o755)
 	os.MkdirAll(filepath.Join(dir, ".hidden"), 0o755)
-	os.WriteFile(filepath.Join(dir, "README"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, ".keep"), nil, 0o644)
 	got, err := listServices(dir)
-	if err != nil || !reflect.DeepEqual(got, []string{"chrony", "ssh"}) {
+	if err != nil || !reflect.DeepEqual(got, []string{"chrony", "ntp", "ssh"}) {
 		t.Fatalf("got %v, %v", got, err)
 	}
 	if got, err := listServices(filepath.Join(dir, "none")); err != nil || got != nil {
 		t.Fatalf("missing dir: %v, %v", got, err)
 	}
+}
+
+// Stage one turns Ctrl-Alt-Del into a SIGINT to PID 1 (LINUX_REBOOT_CMD_CAD_OFF); a failure
+// is a warning, not a failed boot.
+func TestDisableCtrlAltDel(t *testing.T) {
+	old := rebootSyscall
+	t.Cleanup(func() { rebootSyscall = old })
+	var got []int
+	rebootSyscall = func(cmd int) error { got = append(got, cmd); return nil }
+	disableCtrlAltDel()
+	if len(got) != 1 || got[0] != unix.LINUX_REBOOT_CMD_CAD_OFF {
+		t.Fatalf("reboot calls %#x, want one LINUX_REBOOT_CMD_CAD_OFF (%#x)", got, unix.LINUX_REBOOT_CMD_CAD_OFF)
+	}
+	rebootSyscall = func(int) error { return unix.EPERM }
+	disableCtrlAltDel() // must not panic or fail
 }
 
 // Stage one sets the link-protection sysctls, in order, and says so in one line; one the

@@ -106,7 +106,10 @@ func (rt *Runtime) PrepareCommand() (Cmd, error) {
 	if len(c.Argv) == 0 {
 		return Cmd{}, errors.New("empty command")
 	}
-	argv := plan.ExpandArgv(c.Argv, rt.Env)
+	argv, err := plan.ExpandArgv(c.Argv, rt.Env)
+	if err != nil {
+		return Cmd{}, err
+	}
 	// Errors and logs are built from the plan's text only: argv[0] as written, and PATH as
 	// the plan states it (an expanded or fetched PATH may hold a secret value).
 	expanded0 := argv[0]

@@ -54,6 +54,9 @@ type Host interface {
 	LoadModule(path string, params string) error
 	WriteSysctl(name, value string) error
 	SetHostname(name string) error
+	// SetNofile sets PID 1's RLIMIT_NOFILE soft and hard to n; every process it starts
+	// afterwards inherits it (container parity).
+	SetNofile(n uint64) error
 
 	// Processes. Run starts cmd and waits for it (through the reaper on the real host).
 	Run(ctx context.Context, cmd Cmd) (ExitStatus, error)

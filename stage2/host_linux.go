@@ -46,6 +46,12 @@ func (h *LinuxHost) Reboot(cmd int) error { return unix.Reboot(cmd) }
 func (h *LinuxHost) SetHostname(name string) error {
 	return wrapErr("sethostname", name, unix.Sethostname([]byte(name)))
 }
+
+// SetNofile goes through the syscall package on purpose: its Setrlimit also drops the limit
+// the Go runtime saved at start, which it would otherwise restore in every child.
+func (h *LinuxHost) SetNofile(n uint64) error {
+	return wrapErr("setrlimit", "RLIMIT_NOFILE", syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: n, Max: n}))
+}
 func (h *LinuxHost) Chown(p string, uid, gid int) error { return os.Lchown(p, uid, gid) }
 func (h *LinuxHost) RemountRootReadonly() error {
 	return h.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_RDONLY, "")

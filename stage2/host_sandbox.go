@@ -365,6 +365,11 @@ func (h *SandboxHost) WriteSysctl(name, value string) error {
 	return nil
 }
 
+func (h *SandboxHost) SetNofile(n uint64) error {
+	h.record("rlimit", "NOFILE=%d", n)
+	return nil
+}
+
 func (h *SandboxHost) SetHostname(name string) error {
 	h.record("hostname", "%s", name)
 	return nil

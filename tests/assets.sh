@@ -9,7 +9,9 @@
 #   .cache/staging/           mkfs/blkid tools and every library they need, ready to copy into
 #                             the initramfs (layout: sbin/<tool>, lib/... as on the host)
 # With ARCH=arm64 (make vm-test ARCH=arm64) it prepares the arm64 guest instead, in
-# .cache/arm64/ (see arm64_assets below); the amd64 assets are left alone.
+# .cache/arm64/ (tests/assets-arm64.sh); the amd64 assets are left alone.
+# and installs mmdebstrap for the real images (tests/images/build.sh, run by the VM harness,
+# caches .cache/images/) and the host clients their checks use (psql, redis-cli, ssh, curl).
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,6 +34,10 @@ esac
 
 # --- 1. Debian packages -------------------------------------------------------------
 PKGS="qemu-system-x86 qemu-utils busybox-static e2fsprogs xfsprogs btrfs-progs iproute2 kmod"
+# cpio unpacks the image for root_disk scenarios. Real images (tests/images: built on demand by the VM harness, cached by package list) and the
+# host-side clients their scenarios' checks use.
+PKGS="$PKGS cpio mmdebstrap postgresql-client openssh-client curl redis-tools"
+PKGS="$PKGS dnsmasq-base" # the IPv6 tap scenarios: DHCPv4, DHCPv6 and RAs inside a namespace
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -42,12 +42,15 @@ func TestValidateCompileShow(t *testing.T) {
 		return p
 	}
 	good := write("good.yaml", "command: [/bin/app, $(X)]\nenv:\n  - name: LOG_LEVEL\n    value: topsecret\n")
-	bad := write("bad.yaml", "command: [/app]\nworking-dir: rel\nvolumes:\n  - ebs:\n      mount: {destination: /d, fs-type: ext5}\nsysctls:\n  - {name: a/b, value: 1}\n")
+	bad := write("bad.yaml", "command: [/app]\nworking-dir: rel\nvolumes:\n  - ebs:\n      mount: {destination: /d, fs-type: ext5}\nsysctls:\n  - {name: a b, value: 1}\n")
 	unknown := write("unknown.yaml", "debug: true\nfuture: 1\n")
 	meta := write("metadata.json", `{"config":{"Entrypoint":["/e"],"User":"app"}}`)
 	root := filepath.Join(dir, "root")
 	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	// easyto's layout: services are empty files; a directory counts too, a dot file does not.
 	os.MkdirAll(filepath.Join(root, ".easyto/services/chrony"), 0o755)
+	os.WriteFile(filepath.Join(root, ".easyto/services/ssh"), nil, 0o644)
+	os.WriteFile(filepath.Join(root, ".easyto/services/.keep"), nil, 0o644)
 	os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("app:x:10:20::/:/bin/sh\n"), 0o644)
 
 	if code, _, stderr := capture(t, "validate", good); code != 0 || stderr != "" {
@@ -78,7 +81,7 @@ func TestValidateCompileShow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Command.UID != 10 || p.Command.GID != 20 || len(p.Services) != 1 || p.Source.CompiledAt.Year() != 2025 {
+	if p.Command.UID != 10 || p.Command.GID != 20 || len(p.Services) != 2 || p.Services[1].Name != "ssh" || p.Source.CompiledAt.Year() != 2025 {
 		t.Errorf("compiled plan: %+v", p)
 	}
 	if fi, _ := os.Stat(out); fi.Mode().Perm() != 0o600 {
@@ -103,7 +106,7 @@ func TestValidateCompileShow(t *testing.T) {
 	if _, stdout, _ := capture(t, "show", "-reveal", out); !strings.Contains(stdout, "LOG_LEVEL=topsecret") {
 		t.Errorf("show -reveal:\n%s", stdout)
 	}
-	if code, _, stderr := capture(t, "show", filepath.Join(dir, "missing.toml")); code != 1 || !strings.Contains(stderr, "missing.toml") {
+	if code, _, stderr := capture(t, "show", filepath.Join(dir, "missing.toml")); code != 2 || !strings.Contains(stderr, "missing.toml") {
 		t.Errorf("show missing: %d %s", code, stderr)
 	}
 	if code, _, _ := capture(t, "nope"); code != 2 {
