@@ -37,7 +37,7 @@ build-arches:
 
 ## test: lint, unit + replay tests, the pure packages on arm64, fuzz smoke, then the VM
 ## scenarios, then the arm64 VM subset
-test: lint build unit unit-arm64 fuzz vm-test vm-test-arm64
+test: lint build assets unit unit-arm64 fuzz vm-test vm-test-arm64
 
 ## unit-arm64: GOARCH=arm64 go vet, and the packages' tests built for arm64 and run under
 ## qemu-aarch64-static (user emulation; Debian's qemu-user-static, `make assets ARCH=arm64`).
