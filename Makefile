@@ -5,7 +5,7 @@ LDFLAGS   ?= -s -w
 STATICCHECK_VERSION ?= v0.8.2
 export CGO_ENABLED = 0
 
-.PHONY: all build test unit lint fuzz bench clean assets vm-test demo
+.PHONY: all build test unit lint fuzz bench bench-boot clean assets vm-test demo
 
 all: build
 
@@ -60,6 +60,12 @@ demo: build assets
 ## bench: Go benchmarks of the boot's pure work (compile, codec, expansion, graph, probe)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./plan ./stage2 ./internal/fsprobe
+
+## bench-boot: boot the reference init (tests/cmd/refinit) and bootplan BENCH_N times each,
+## alternately, and print per-phase medians, spread and the ratio (a benchmark, never a test)
+BENCH_N ?= 7
+bench-boot: build assets
+	$(GO) run ./tests/cmd/benchboot -n $(BENCH_N)
 
 ## lint: gofmt, go vet, staticcheck
 lint:
