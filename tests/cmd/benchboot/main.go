@@ -52,7 +52,7 @@ var milestones = map[string][]milestone{
 }
 
 var (
-	lineRe  = regexp.MustCompile(`^\[\s*(\d+)\.(\d{3})\] [a-z]+: (.*)$`)
+	lineRe  = regexp.MustCompile(`\[\s*(\d+)\.(\d{3})\] [a-z]+: (.*)$`)
 	benchRe = regexp.MustCompile(`BENCH pid1_exec_ms=([0-9.]+) cmd_ms=([0-9.]+) pid1_rss_kb=(-?\d+)`)
 )
 
@@ -159,7 +159,7 @@ func parse(con string, ms []milestone) (boot, error) {
 	abs := map[string]float64{}
 	var exec float64 = -1
 	var report strings.Builder
-	// A log line can follow BIOS output after a carriage return.
+	// A log line can follow BIOS output on the same line (lineRe is not anchored).
 	sc := bufio.NewScanner(strings.NewReader(strings.ReplaceAll(con, "\r", "\n")))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
