@@ -35,6 +35,8 @@ type netEnv struct {
 	openDHCP    func(ifname string) (net.PacketConn, error)
 	resolvConf  string
 	loadModules func() ([]string, error)
+	// expectedLinks is how many NICs the buses show (0 = unknown).
+	expectedLinks func() int
 	// allowKinds admits links of these virtual kinds as candidates (tests use veth).
 	allowKinds map[string]bool
 }
@@ -51,6 +53,9 @@ func realNetEnv() (*netEnv, error) {
 		},
 		resolvConf:  "/etc/resolv.conf",
 		loadModules: func() ([]string, error) { return loadNICModules("/") },
+		expectedLinks: func() int {
+			return NetworkDeviceCount(sysfsDevices("/sys/bus/pci/devices"))
+		},
 	}, nil
 }
 
@@ -145,8 +150,13 @@ func candidates(ctx context.Context, env *netEnv) ([]netconf.Link, error) {
 			return nil, err
 		}
 		if len(cands) > 0 {
-			// Drivers probe their devices one after another: give the others a moment to
-			// appear so several ENIs are not mistaken for one.
+			// The drivers probed while loading: when every NIC the PCI bus shows has its
+			// link, there is nothing to wait for.
+			if env.expectedLinks != nil && len(cands) >= env.expectedLinks() {
+				return cands, nil
+			}
+			// Unknown count, or drivers still probing one after another: give the others a
+			// moment to appear so several ENIs are not mistaken for one.
 			sleepCtx(ctx, 200*time.Millisecond)
 			return listCandidates(env)
 		}
