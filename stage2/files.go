@@ -12,7 +12,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/bootplan/bootplan/internal/console"
 	"github.com/bootplan/bootplan/internal/graph"
@@ -241,24 +240,26 @@ func (rt *Runtime) ssmVolume(ctx context.Context, v plan.Volume) error {
 	}
 	var entries []fileEntry
 	if strings.HasPrefix(v.Path, "/") {
-		p := ssm.NewGetParametersByPathPaginator(c, &ssm.GetParametersByPathInput{
-			Path: aws.String(v.Path), Recursive: aws.Bool(true), WithDecryption: aws.Bool(true), MaxResults: aws.Int32(10),
-		})
-		for p.HasMorePages() {
-			page, err := p.NextPage(ctx)
-			if err != nil {
-				return fmt.Errorf("SSM GetParametersByPath failed for %s: %s", v.Path, awsErr(err))
-			}
-			for _, prm := range page.Parameters {
+		var nameErr error // a parameter name that is no file path: reported as is
+		err := c.GetParametersByPath(ctx, v.Path, func(page []ssmParameter) error {
+			for _, prm := range page {
 				name := aws.ToString(prm.Name)
 				value := []byte(aws.ToString(prm.Value))
 				rel, err := VolumeRelPath(name, strings.TrimSuffix(v.Path, "/"))
 				if err != nil {
-					return fmt.Errorf("ssm:%s: %w", name, err)
+					nameErr = fmt.Errorf("ssm:%s: %w", name, err)
+					return nameErr
 				}
 				entries = append(entries, fileEntry{rel: rel, label: "ssm:" + name,
 					fetch: func(context.Context) ([]byte, error) { return value, nil }})
 			}
+			return nil
+		})
+		if nameErr != nil {
+			return nameErr
+		}
+		if err != nil {
+			return fmt.Errorf("SSM GetParametersByPath failed for %s: %s", v.Path, awsErr(err))
 		}
 	}
 	if len(entries) == 0 {
