@@ -54,14 +54,17 @@ var milestones = map[string][]milestone{
 var (
 	lineRe  = regexp.MustCompile(`\[\s*(\d+)\.(\d{3})\] [a-z]+: (.*)$`)
 	benchRe = regexp.MustCompile(`BENCH pid1_exec_ms=([0-9.]+) cmd_ms=([0-9.]+) pid1_rss_kb=(-?\d+)`)
+	superRe = regexp.MustCompile(`BENCH supervising pid1_rss_kb=(-?\d+) anon_kb=(-?\d+) file_kb=(-?\d+)`)
 )
 
 // boot is one measured boot: milliseconds since the kernel exec'd PID 1.
 type boot struct {
-	at     map[string]float64 // milestone → offset
-	total  float64            // command running
-	rssKB  int
-	report []reportStep
+	at    map[string]float64 // milestone → offset
+	total float64            // command running
+	rssKB int
+	// superKB: PID 1's VmRSS 2 s after the command started (bootplan only).
+	superKB, superAnonKB, superFileKB int
+	report                            []reportStep
 }
 
 type reportStep struct {
@@ -170,6 +173,12 @@ func parse(con string, ms []milestone) (boot, error) {
 			b.rssKB, _ = strconv.Atoi(m[3])
 			continue
 		}
+		if m := superRe.FindStringSubmatch(line); m != nil {
+			b.superKB, _ = strconv.Atoi(m[1])
+			b.superAnonKB, _ = strconv.Atoi(m[2])
+			b.superFileKB, _ = strconv.Atoi(m[3])
+			continue
+		}
 		if r, ok := strings.CutPrefix(line, "BENCHREPORT "); ok {
 			report.WriteString(r + "\n")
 			continue
@@ -262,18 +271,27 @@ func printTables(w *os.File, n int, boots map[string][]boot) {
 	if steps := reportStats(boots["bootplan"]); steps != "" {
 		fmt.Fprint(w, steps)
 	}
-	var rb, rr, ratios, rss []float64
+	var rb, rr, ratios, rss, super, anon, file []float64
 	for i := range boots["bootplan"] {
 		b, r := boots["bootplan"][i].total, boots["refinit"][i].total
 		rb, rr = append(rb, b), append(rr, r)
 		ratios = append(ratios, b/r)
 		rss = append(rss, float64(boots["bootplan"][i].rssKB)/1024)
+		if kb := boots["bootplan"][i].superKB; kb > 0 {
+			super = append(super, float64(kb)/1024)
+			anon = append(anon, float64(boots["bootplan"][i].superAnonKB)/1024)
+			file = append(file, float64(boots["bootplan"][i].superFileKB)/1024)
+		}
 	}
 	sb, sr, sq := stats(rb), stats(rr), stats(ratios)
 	fmt.Fprintf(w, "PID 1 exec → command running: bootplan %s ms, refinit %s ms\n", sb, sr)
 	fmt.Fprintf(w, "ratio of medians %.2f×; per-pair ratio median %.2f× [%.2f–%.2f]\n", sb.med/sr.med, sq.med, sq.lo, sq.hi)
 	s := stats(rss)
-	fmt.Fprintf(w, "bootplan PID 1 VmRSS when the command starts: %.1f MB [%.1f–%.1f]\n", s.med, s.lo, s.hi)
+	fmt.Fprintf(w, "bootplan PID 1 VmRSS when the command starts: %.1f MiB [%.1f–%.1f]\n", s.med, s.lo, s.hi)
+	if s := stats(super); s.med >= 0 {
+		a, f := stats(anon), stats(file)
+		fmt.Fprintf(w, "bootplan PID 1 VmRSS supervising (2 s later): %.1f MiB [%.1f–%.1f] (anonymous %.1f, file %.1f)\n", s.med, s.lo, s.hi, a.med, f.med)
+	}
 }
 
 // reportStats renders the median start and duration of every step in bootplan's boot report.

@@ -7,7 +7,8 @@
 // pid1_exec is when the kernel exec'd PID 1 (its "Run ... as init process" record in the
 // kernel log, moved onto CLOCK_BOOTTIME with a marker record written now), cmd is when this
 // command started. pid1_rss_kb is PID 1's VmRSS. Then it prints the boot report
-// (/.easyto/run/report.toml), if any, with each line prefixed "BENCHREPORT ". As PID 1
+// (/.easyto/run/report.toml), if any, with each line prefixed "BENCHREPORT ", and, under
+// bootplan, PID 1's VmRSS two seconds later ("BENCH supervising pid1_rss_kb=<n>"). As PID 1
 // (exec'd by the reference init) it powers the machine off; otherwise it exits.
 package main
 
@@ -45,6 +46,11 @@ func main() {
 		for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
 			fmt.Fprintf(out, "BENCHREPORT %s\n", l)
 		}
+	}
+	if os.Getpid() != 1 {
+		// PID 1 supervising: once its start-up garbage is collected and returned.
+		time.Sleep(2 * time.Second)
+		fmt.Fprintf(out, "BENCH supervising pid1_rss_kb=%d anon_kb=%d file_kb=%d\n", rssKB(1), statusKB(1, "RssAnon:"), statusKB(1, "RssFile:"))
 	}
 	if os.Getpid() == 1 {
 		unix.Sync()
@@ -108,7 +114,10 @@ func pid1Exec() (time.Duration, error) {
 	return run - mk + (b1+b2)/2, nil
 }
 
-func rssKB(pid int) int {
+func rssKB(pid int) int { return statusKB(pid, "VmRSS:") }
+
+// statusKB reads one "Name: <n> kB" field of /proc/<pid>/status (-1 if absent).
+func statusKB(pid int, field string) int {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return -1
@@ -116,7 +125,7 @@ func rssKB(pid int) int {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), field); ok {
 			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
 			return n
 		}
