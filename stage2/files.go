@@ -9,6 +9,8 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -185,7 +187,7 @@ func (rt *Runtime) writeEntries(ctx context.Context, v plan.Volume, entries []fi
 		}
 		fulls[k] = full
 	}
-	return rt.fetchInOrder(ctx, entries, func(k int, data []byte) error {
+	return fetchAll(ctx, entries, func(k int, data []byte) error {
 		if err := rt.writeVolumeFile(v, fulls[k], data); err != nil {
 			return fmt.Errorf("%s: %w", entries[k].label, err)
 		}
@@ -193,61 +195,54 @@ func (rt *Runtime) writeEntries(ctx context.Context, v plan.Volume, entries []fi
 	})
 }
 
-// fetchSlots bounds the objects fetched at once across the whole boot (every file volume
-// shares it): 16 requests keep a 25 ms-latency link busy without flooding it.
+// fetchSlots bounds the objects fetched and written at once across the whole boot (every
+// file volume shares it): 16 requests keep a 25 ms-latency link busy without flooding it,
+// and at most 16 fetched objects are in memory.
 var fetchSlots = make(chan struct{}, 16)
 
-// fetchWindow bounds how far fetching may run ahead of writing within one volume, so at most
-// that many fetched objects wait in memory.
-const fetchWindow = 16
-
-// fetchInOrder fetches the entries concurrently (bounded by fetchSlots and fetchWindow) and
-// hands each to write in entry order. The first failure in entry order wins, exactly as a
-// one-by-one loop would report it: the entries before it are written, none after it, and
-// the fetches still running are cancelled.
-func (rt *Runtime) fetchInOrder(ctx context.Context, entries []fileEntry, write func(k int, data []byte) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	type result struct {
-		data []byte
-		err  error
-	}
-	results := make([]chan result, len(entries))
-	for k := range results {
-		results[k] = make(chan result, 1)
-	}
-	window := make(chan struct{}, fetchWindow)
-	go func() {
-		for k, e := range entries {
-			select {
-			case window <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			select {
-			case fetchSlots <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			go func() {
-				defer func() { <-fetchSlots }()
-				data, err := e.fetch(ctx)
-				results[k] <- result{data, err}
-			}()
-		}
-	}()
+// fetchAll fetches the entries and writes each (write runs concurrently; the host's
+// beneath-writes are safe for that), at most cap(fetchSlots) at a time, in entry order of
+// starting. The error reported is the first in entry order, as a one-by-one loop would
+// report it: once an entry fails no later entry starts, the ones running finish, and every
+// entry before the failed one has been written.
+func fetchAll(ctx context.Context, entries []fileEntry, write func(k int, data []byte) error) error {
+	errs := make([]error, len(entries))
+	var failed atomic.Int64
+	failed.Store(int64(len(entries)))
+	var wg sync.WaitGroup
 	for k, e := range entries {
-		var r result
+		if int64(k) > failed.Load() {
+			break
+		}
 		select {
-		case r = <-results[k]:
+		case fetchSlots <- struct{}{}:
 		case <-ctx.Done():
-			return fmt.Errorf("%s: %w", e.label, ctx.Err())
+			errs[k] = fmt.Errorf("%s: %w", e.label, ctx.Err())
+			failed.Store(min(failed.Load(), int64(k)))
 		}
-		<-window
-		if r.err != nil {
-			return fmt.Errorf("%s: %s", e.label, awsErr(r.err))
+		if errs[k] != nil {
+			break
 		}
-		if err := write(k, r.data); err != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-fetchSlots }()
+			data, err := e.fetch(ctx)
+			if err != nil {
+				err = fmt.Errorf("%s: %s", e.label, awsErr(err))
+			} else {
+				err = write(k, data)
+			}
+			if err != nil {
+				errs[k] = err
+				for f := failed.Load(); int64(k) < f && !failed.CompareAndSwap(f, int64(k)); f = failed.Load() {
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
 			return err
 		}
 	}
