@@ -57,9 +57,12 @@ vm-test: build assets
 demo: build assets
 	$(GO) run ./tests/cmd/demo
 
-## bench: Go benchmarks of the boot's pure work (compile, codec, expansion, graph, probe)
+## bench: Go benchmarks of the boot's pure work (compile, codec, expansion, graph, probe,
+## module aliases), then the S3 prefix volume replay benchmark (moto behind 25 ms per request
+## against a 16-way parallel reference client; needs moto_server)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./plan ./stage2 ./internal/fsprobe
+	$(GO) test -run '^$$' -bench . -benchmem ./plan ./stage2 ./internal/fsprobe ./internal/kmod
+	BOOTPLAN_BENCH=1 $(GO) test -count=1 -run '^TestBenchS3VolumeLatency$$' -v ./stage2
 
 ## bench-boot: boot the reference init (tests/cmd/refinit) and bootplan BENCH_N times each,
 ## alternately, and print per-phase medians, spread and the ratio (a benchmark, never a test)
