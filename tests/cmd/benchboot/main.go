@@ -290,7 +290,7 @@ func printTables(w *os.File, n int, boots map[string][]boot) {
 	fmt.Fprintf(w, "bootplan PID 1 VmRSS when the command starts: %.1f MiB [%.1f–%.1f]\n", s.med, s.lo, s.hi)
 	if s := stats(super); s.med >= 0 {
 		a, f := stats(anon), stats(file)
-		fmt.Fprintf(w, "bootplan PID 1 VmRSS supervising (2 s later): %.1f MiB [%.1f–%.1f] (anonymous %.1f, file %.1f)\n", s.med, s.lo, s.hi, a.med, f.med)
+		fmt.Fprintf(w, "bootplan PID 1 VmRSS supervising (2 s later): %.1f MiB [%.1f–%.1f] (anonymous %.1f, file and shmem %.1f)\n", s.med, s.lo, s.hi, a.med, f.med)
 	}
 }
 
