@@ -37,6 +37,9 @@ type netEnv struct {
 	loadModules func() ([]string, error)
 	// expectedLinks is how many NICs the buses show (0 = unknown).
 	expectedLinks func() int
+	// subscribeLinks streams link events of the handle's namespace until done closes (nil:
+	// carrier is polled).
+	subscribeLinks func(done <-chan struct{}) (<-chan netlink.LinkUpdate, error)
 	// allowKinds admits links of these virtual kinds as candidates (tests use veth).
 	allowKinds map[string]bool
 }
@@ -55,6 +58,10 @@ func realNetEnv() (*netEnv, error) {
 		loadModules: func() ([]string, error) { return loadNICModules("/") },
 		expectedLinks: func() int {
 			return NetworkDeviceCount(sysfsDevices("/sys/bus/pci/devices"))
+		},
+		subscribeLinks: func(done <-chan struct{}) (<-chan netlink.LinkUpdate, error) {
+			ch := make(chan netlink.LinkUpdate, 16)
+			return ch, netlink.LinkSubscribe(ch, done)
 		},
 	}, nil
 }
@@ -306,22 +313,65 @@ func recordNetwork(name, mac string, l netconf.Lease) plan.Network {
 	return n
 }
 
-// waitCarrier polls the link until it reports lower-up, bounded by carrierTimeout.
+// waitCarrier returns once the link reports lower-up, bounded by carrierTimeout. It listens
+// to netlink link events (subscribed before the first look, so a carrier that comes up in
+// between is not missed) and returns the moment the carrier is there; without a
+// subscription it looks every 50 ms.
 func waitCarrier(ctx context.Context, env *netEnv, idx int, name string) error {
-	deadline := time.Now().Add(carrierTimeout)
-	for {
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, carrierTimeout)
+	defer cancel()
+	var updates <-chan netlink.LinkUpdate
+	if env.subscribeLinks != nil {
+		ch, err := env.subscribeLinks(ctx.Done())
+		if err != nil {
+			console.Debugf("network: %s: link events: %v; polling for carrier", name, err)
+		} else {
+			updates = ch
+		}
+	}
+	up := func(a *netlink.LinkAttrs) bool {
+		return a.RawFlags&unix.IFF_LOWER_UP != 0 || a.OperState == netlink.OperUp
+	}
+	check := func() (bool, error) {
 		l, err := env.nl.LinkByIndex(idx)
 		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+			return false, fmt.Errorf("%s: %w", name, err)
 		}
-		if l.Attrs().RawFlags&unix.IFF_LOWER_UP != 0 || l.Attrs().OperState == netlink.OperUp {
-			return nil
+		return up(l.Attrs()), nil
+	}
+	var tick <-chan time.Time
+	if updates == nil {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		if ok, err := check(); ok || err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: carrier never came up (waited %s)", name, carrierTimeout)
-		}
-		if !sleepCtx(ctx, 50*time.Millisecond) {
-			return fmt.Errorf("%s: waiting for carrier: %w", name, ctx.Err())
+	wait:
+		for {
+			select {
+			case u, ok := <-updates:
+				if !ok { // the subscription ended: look once more, then poll
+					updates = nil
+					t := time.NewTicker(50 * time.Millisecond)
+					defer t.Stop()
+					tick = t.C
+					break wait
+				}
+				if u.Attrs().Index == idx && up(u.Attrs()) {
+					return nil
+				}
+			case <-tick:
+				break wait
+			case <-ctx.Done():
+				if parent.Err() != nil {
+					return fmt.Errorf("%s: waiting for carrier: %w", name, parent.Err())
+				}
+				return fmt.Errorf("%s: carrier never came up (waited %s)", name, carrierTimeout)
+			}
 		}
 	}
 }
