@@ -26,7 +26,7 @@ func fullPlan() *Plan {
 		Env:     []EnvVar{{Name: "A", Value: "a\nb\"c\\"}, {Name: "B", Value: "", Literal: true}},
 		EnvFrom: []EnvFrom{{Kind: KindIMDS, Name: "IP", Path: "local-ipv4", Optional: true}, {Kind: KindS3, Bucket: "b", Key: "k", Base64: true}, {Kind: KindSSM, Path: "/p"}, {Kind: KindSecretsManager, SecretID: "s", Name: "S"}},
 		Volumes: []Volume{
-			{Kind: KindEBS, Destination: "/d", Optional: true, UID: 5, GID: 6, Mode: 0o750, Device: "/dev/sdf", FSType: "xfs",
+			{Kind: KindEBS, Destination: "/d", Optional: true, UID: 5, GID: 6, Mode: 0o750, ModeGiven: true, UIDGiven: true, GIDGiven: true, Device: "/dev/sdf", FSType: "xfs",
 				MountOptions: []string{"noatime"}, Attachment: &Attachment{Tags: []Tag{{Key: "k", Value: "v", HasValue: true}, {Key: "e"}}, TimeoutSeconds: 9}},
 			{Kind: KindS3, Destination: "/s", Mode: 0o644, Bucket: "b", KeyPrefix: "p/"},
 			{Kind: KindSSM, Destination: "/m", Mode: 0o600, Path: "/x"},
@@ -221,6 +221,11 @@ func TestSummaryRedacts(t *testing.T) {
 		if !strings.Contains(s, want) {
 			t.Errorf("summary lacks %q:\n%s", want, s)
 		}
+	}
+	// An EBS root's mode or owner that user data did not give is only for a new filesystem.
+	p.Volumes[0].UIDGiven, p.Volumes[0].ModeGiven = false, false
+	if s := p.Summary(false); !strings.Contains(s, "-> /d xfs (noatime) 5:6 0750 (uid, mode only on a new filesystem) optional") {
+		t.Errorf("summary does not say what is kept:\n%s", s)
 	}
 	p.Command.Reboot = false
 	if s := p.Summary(false); strings.Contains(s, "reboot") {

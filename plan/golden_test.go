@@ -55,7 +55,14 @@ func goldenCases(t testing.TB) []string {
 	var out []string
 	for _, e := range entries {
 		if e.IsDir() && e.Name() != "fuzz" {
-			out = append(out, filepath.Join("testdata", e.Name()))
+			dir := filepath.Join("testdata", e.Name())
+			// A group (testdata/yaml-syntax, testdata/easyto-compat) holds cases, one per
+			// subdirectory.
+			if sub := goldenGroup(t, dir); sub != nil {
+				out = append(out, sub...)
+				continue
+			}
+			out = append(out, dir)
 		}
 	}
 	if len(out) == 0 {
@@ -66,7 +73,7 @@ func goldenCases(t testing.TB) []string {
 
 func TestGolden(t *testing.T) {
 	for _, dir := range goldenCases(t) {
-		t.Run(filepath.Base(dir), func(t *testing.T) {
+		t.Run(strings.TrimPrefix(dir, "testdata/"), func(t *testing.T) {
 			in := goldenInputs(t, dir)
 			p, diags, err := Compile(in)
 			var got []byte

@@ -132,7 +132,13 @@ type Volume struct {
 	GID         uint32 `toml:"gid" json:"gid"`
 	Mode        Mode   `toml:"mode" json:"mode"` // ebs: mounted root dir; files: file mode
 
-	// ebs
+	// ebs. Mode, UID and GID are what the filesystem's root directory gets when stage two has
+	// just made the filesystem. On an existing filesystem only those user data gave
+	// (ModeGiven, UIDGiven, GIDGiven) are applied, at every boot; the others are left as they
+	// are, so the application's own mode and owner (a 0700 data directory) survive a reboot.
+	ModeGiven    bool        `toml:"mode_given,omitempty" json:"mode_given,omitempty"`
+	UIDGiven     bool        `toml:"uid_given,omitempty" json:"uid_given,omitempty"`
+	GIDGiven     bool        `toml:"gid_given,omitempty" json:"gid_given,omitempty"`
 	Device       string      `toml:"device,omitempty" json:"device,omitempty"`
 	FSType       string      `toml:"fs_type,omitempty" json:"fs_type,omitempty"`
 	MountOptions []string    `toml:"mount_options,omitempty" json:"mount_options,omitempty"`
@@ -172,7 +178,9 @@ type Module struct {
 	Params []string `toml:"params,omitempty" json:"params,omitempty"`
 }
 
-// Sysctl is one /proc/sys setting; Name uses dots (net.ipv4.ip_forward).
+// Sysctl is one /proc/sys setting; Name uses dots (net.ipv4.ip_forward), and a '/' inside a
+// component stands for a dot in the file name (net.ipv4.conf.eth0/100.forwarding), as in
+// sysctl(8). SysctlPath gives the file.
 type Sysctl struct {
 	Name  string `toml:"name" json:"name"`
 	Value string `toml:"value" json:"value"`

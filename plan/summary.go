@@ -205,6 +205,20 @@ func (v Volume) describe() string {
 		s = v.Kind + " -> " + v.Destination
 	}
 	s += fmt.Sprintf(" %d:%d %s", v.UID, v.GID, v.Mode)
+	if v.Kind == KindEBS && v.Destination != "" {
+		var newOnly []string
+		for _, f := range []struct {
+			given bool
+			name  string
+		}{{v.UIDGiven, "uid"}, {v.GIDGiven, "gid"}, {v.ModeGiven, "mode"}} {
+			if !f.given {
+				newOnly = append(newOnly, f.name)
+			}
+		}
+		if len(newOnly) > 0 {
+			s += " (" + strings.Join(newOnly, ", ") + " only on a new filesystem)"
+		}
+	}
 	if v.Optional {
 		s += " optional"
 	}

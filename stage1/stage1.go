@@ -80,6 +80,7 @@ func (f *Failure) Error() string { return f.Step + ": " + f.Err.Error() }
 func Run(cfg Config) error {
 	b := &boot{cfg: cfg, paths: DefaultPaths, start: time.Now(), startBT: bootsteps.Boottime()}
 	console.Infof("bootplan stage1 %s started", cfg.Version)
+	disableCtrlAltDel()
 	graphAt := bootsteps.Boottime() - b.startBT
 	results, err := runSteps(context.Background(), b.sequence())
 	b.steps = bootsteps.FromResults(results, graphAt)
@@ -162,7 +163,8 @@ func (b *boot) readImage(ctx context.Context) error {
 	return nil
 }
 
-// listServices returns the service names (directories) under dir; no dir = no services.
+// listServices returns the service names under dir (plan.ServiceNames: files and directories,
+// as easyto-init counts them); no dir = no services.
 func listServices(dir string) ([]string, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -171,13 +173,7 @@ func listServices(dir string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var names []string
-	for _, e := range ents {
-		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
-			names = append(names, e.Name())
-		}
-	}
-	return names, nil
+	return plan.ServiceNames(ents), nil
 }
 
 func (b *boot) network(ctx context.Context) error {
@@ -202,6 +198,8 @@ func (b *boot) userData(ctx context.Context) error {
 	}
 	if !found {
 		console.Infof("user data: none (IMDS 404); booting with the image's configuration")
+		// A copy saved by an earlier boot may hold secrets the instance no longer has.
+		removeStaleUserData(b.paths.UserData)
 		return nil
 	}
 	b.rawUserData = raw

@@ -25,7 +25,7 @@ func Execute(ctx context.Context, rt *Runtime) (Cmd, error) {
 		rt.AWS = NewAWS(rt.IMDS)
 	}
 	started, graphAt := time.Now(), bootsteps.Boottime()
-	results, err := graph.Run(ctx, Sequence(rt), graph.Options{}.WithConsole())
+	results, err := graph.Run(ctx, Sequence(rt), rt.graphOptions().WithConsole())
 	if results != nil {
 		r := NewReport(started, results, err)
 		if rt.Stage1 != nil {
@@ -47,6 +47,19 @@ func Execute(ctx context.Context, rt *Runtime) (Cmd, error) {
 		}
 	}
 	return cmd, nil
+}
+
+// graphOptions: once ctx ends (a shutdown request), the running steps get the plan's
+// shutdown grace period, then are abandoned: a step blocked in a syscall (a FIFO, a hung
+// mount, a failing disk, a child in uninterruptible sleep) must not keep the machine from
+// shutting down. Their children are killed by the shutdown that follows.
+func (rt *Runtime) graphOptions() graph.Options {
+	return graph.Options{Abandon: true, AbandonGrace: ShutdownGrace(rt.Plan)}
+}
+
+// ShutdownGrace is the plan's shutdown grace period (0 allowed: SIGKILL right after SIGTERM).
+func ShutdownGrace(p *plan.Plan) time.Duration {
+	return time.Duration(max(p.Command.ShutdownGrace, 0)) * time.Second
 }
 
 func (rt *Runtime) writeReport(r Report) error {

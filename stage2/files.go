@@ -366,7 +366,8 @@ func RenderTemplate(content, variablesJSON string, env []plan.EnvVar) (string, e
 	dec := json.NewDecoder(strings.NewReader(variablesJSON))
 	dec.UseNumber()
 	var vars any
-	if err := dec.Decode(&vars); err != nil {
+	err := dec.Decode(&vars)
+	if err != nil {
 		return "", fmt.Errorf("invalid variables: %s", jsonErr(err))
 	}
 	switch vars.(type) {
@@ -384,7 +385,10 @@ func RenderTemplate(content, variablesJSON string, env []plan.EnvVar) (string, e
 		lookupMap[e.Name] = e.Value
 	}
 	lookup := func(n string) (string, bool) { s, ok := lookupMap[n]; return s, ok }
-	vars = expandStrings(vars, lookup)
+	budget := plan.MaxTemplateVariables
+	if vars, err = expandStrings(vars, lookup, &budget); err != nil {
+		return "", err
+	}
 
 	out, err := mustache.Render(content, vars)
 	if err != nil {
@@ -393,20 +397,32 @@ func RenderTemplate(content, variablesJSON string, env []plan.EnvVar) (string, e
 	return out, nil
 }
 
-func expandStrings(v any, lookup func(string) (string, bool)) any {
+// expandStrings expands every string in v; budget is what the expanded strings may still take
+// together (plan.MaxTemplateVariables for one template).
+func expandStrings(v any, lookup func(string) (string, bool), budget *int) (any, error) {
+	var err error
 	switch t := v.(type) {
 	case string:
-		return plan.Expand(t, lookup)
+		s, ok := plan.ExpandMax(t, lookup, *budget)
+		if !ok {
+			return nil, fmt.Errorf("variables: the strings grow past %d MiB with $(VAR) references expanded: make them smaller", plan.MaxTemplateVariables>>20)
+		}
+		*budget -= len(s)
+		return s, nil
 	case map[string]any:
 		for k, x := range t {
-			t[k] = expandStrings(x, lookup)
+			if t[k], err = expandStrings(x, lookup, budget); err != nil {
+				return nil, err
+			}
 		}
-		return t
+		return t, nil
 	case []any:
 		for k, x := range t {
-			t[k] = expandStrings(x, lookup)
+			if t[k], err = expandStrings(x, lookup, budget); err != nil {
+				return nil, err
+			}
 		}
-		return t
+		return t, nil
 	}
-	return v
+	return v, nil
 }

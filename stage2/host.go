@@ -89,6 +89,20 @@ type Cmd struct {
 	Credential bool // set uid/gid/groups (false: inherit root's)
 }
 
+// Shown names the program for logs and errors: ShownArgs[0] (the plan's unexpanded argv[0]
+// or the resolved path), else Path, else Args[0].
+func (c Cmd) Shown() string {
+	switch {
+	case len(c.ShownArgs) > 0:
+		return c.ShownArgs[0]
+	case c.Path != "":
+		return c.Path
+	case len(c.Args) > 0:
+		return c.Args[0]
+	}
+	return ""
+}
+
 // ExitStatus is how a process ended.
 type ExitStatus struct {
 	Pid      int

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"syscall"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/bootplan/bootplan/internal/fsutil"
 	"github.com/bootplan/bootplan/internal/kmod"
 	"github.com/bootplan/bootplan/internal/reaper"
+	"github.com/bootplan/bootplan/plan"
 )
 
 // LinuxHost is the real machine. Processes are started through the process's one reaper
@@ -135,8 +135,11 @@ func (h *LinuxHost) LoadModule(p string, params string) error {
 }
 
 func (h *LinuxHost) WriteSysctl(name, value string) error {
-	p := "/proc/sys/" + strings.ReplaceAll(name, ".", "/")
-	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	rel, err := plan.SysctlPath(name) // dot or slash form, read as sysctl(8) does
+	if err != nil {
+		return fmt.Errorf("sysctl %s: %w", name, err)
+	}
+	f, err := os.OpenFile("/proc/sys/"+rel, os.O_WRONLY, 0)
 	if err != nil {
 		return fmt.Errorf("sysctl %s: %w", name, err)
 	}

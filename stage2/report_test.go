@@ -25,6 +25,9 @@ func TestReportRoundTripAndTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if strings.Contains(string(b), "stage") {
+		t.Errorf("a report of stage two alone names a stage:\n%s", b)
+	}
 	tab := back.Table()
 	for _, want := range []string{"boot report: failed", "env  ", "12ms", "not-run", `command "x" not found`, "error: step command: nope"} {
 		if !strings.Contains(tab, want) {

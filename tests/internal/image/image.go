@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/bootplan/bootplan/internal/release"
 	"github.com/bootplan/bootplan/tests/internal/cpio"
 )
 
@@ -370,6 +371,51 @@ type Overlay struct {
 	Metadata []byte            // /.easyto/metadata.json; nil → keep the base's default
 	Dir      string            // files copied on top of the root (a scenario's overlay/); may be ""
 	Files    map[string][]byte // extra files (path → content, mode 0755 if it starts with "#!")
+	// Release is a release archive (internal/release) whose init.tar is unpacked over the
+	// root with its exact modes, as easyto's image builder unpacks easyto-init's.
+	Release []byte
+}
+
+// ReleaseArchive packs bin/init and bin/bootplan the way `make release` does.
+func (a Assets) ReleaseArchive() ([]byte, error) {
+	if err := a.CheckBinaries(); err != nil {
+		return nil, err
+	}
+	i, err := os.ReadFile(a.Init)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(a.Bootplan)
+	if err != nil {
+		return nil, err
+	}
+	return release.Archive(i, b)
+}
+
+// addRelease writes the entries of a release archive's init.tar.
+func addRelease(w *cpio.Writer, archive []byte) error {
+	entries, err := release.ReadInit(archive)
+	if err != nil {
+		return fmt.Errorf("image: %w", err)
+	}
+	for _, e := range entries {
+		name := path.Clean(e.Name)
+		if name == "." {
+			continue
+		}
+		switch {
+		case e.Dir:
+			err = w.Dir(name, uint32(e.Mode))
+		case e.Linkname != "":
+			err = w.Symlink(name, e.Linkname)
+		default:
+			err = w.File(name, uint32(e.Mode), e.Data)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // BuildOverlay writes the gzipped overlay archive to out.
@@ -377,6 +423,11 @@ func BuildOverlay(o Overlay, out string) error {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	w := cpio.NewWriter(zw, 0)
+	if o.Release != nil {
+		if err := addRelease(w, o.Release); err != nil {
+			return err
+		}
+	}
 	if o.Metadata != nil {
 		if err := w.File(".easyto/metadata.json", 0o644, o.Metadata); err != nil {
 			return err

@@ -86,7 +86,10 @@ type Config struct {
 	Append     []string `toml:"append"`  // extra kernel command-line words
 	Modules    []string `toml:"modules"` // extra kernel modules in the image
 	NoBinaries bool     `toml:"no_binaries"`
-	Q35        bool     `toml:"q35"`
+	// InitTar boots bootplan from a release archive (internal/release, what `make release`
+	// ships) unpacked over the image, as easyto's builder does, instead of from bin/.
+	InitTar bool `toml:"init_tar"`
+	Q35     bool `toml:"q35"`
 	// PowerdownAfter / PowerdownOn: shortcuts for an [[action]] do = "powerdown".
 	PowerdownAfter Duration `toml:"powerdown_after"`
 	PowerdownOn    string   `toml:"powerdown_on"`

@@ -178,7 +178,7 @@ func TestQemuArgs(t *testing.T) {
 	args := strings.Join(e.qemuArgs(sc, bootSetup{initrd: "/i", disks: []disk{{path: "/d0", serial: "s0"}}, moto: &Moto{Port: 9}}, 7, ""), " ")
 	for _, want := range []string{
 		"-accel tcg -cpu max -m 512",
-		"rdinit=/.easyto/sbin/init console=ttyS0 panic=-1 quiet AWS_EC2_METADATA_SERVICE_ENDPOINT=http://169.254.169.254 AWS_ENDPOINT_URL=http://169.254.169.2:80",
+		"rdinit=/.easyto/sbin/init console=ttyS0 panic=-1 quiet no_timer_check AWS_EC2_METADATA_SERVICE_ENDPOINT=http://169.254.169.254 AWS_ENDPOINT_URL=http://169.254.169.2:80",
 		"restrict=on,net=169.254.169.0/24,host=169.254.169.1,dhcpstart=169.254.169.15",
 		"guestfwd=tcp:169.254.169.254:80-cmd:/p/vmproxy 127.0.0.1:7",
 		"guestfwd=tcp:169.254.169.2:80-cmd:/p/vmproxy 127.0.0.1:9",
