@@ -70,7 +70,7 @@ func (r Report) WithStage1(s1 bootsteps.Stage1, mainAt, graphAt time.Duration) R
 	off := bootsteps.MS(graphAt) - s1.StartBoottimeMS
 	steps := make([]ReportStep, 0, len(s1.Steps)+2+len(r.Steps))
 	for _, s := range s1.Steps {
-		steps = append(steps, ReportStep{Name: s.Name, Stage: 1, Status: s.Status, StartMS: s.StartMS, DurationMS: s.DurationMS})
+		steps = append(steps, ReportStep{Name: s.Name, Stage: 1, Status: s.Status, StartMS: s.StartMS, DurationMS: s.DurationMS, After: s.After})
 	}
 	if main := bootsteps.MS(mainAt) - s1.StartBoottimeMS; mainAt > 0 && main >= s1.ExecMS && off >= main {
 		steps = append(steps,

@@ -45,12 +45,12 @@ func TestReportWithStage1(t *testing.T) {
 	}, nil)
 	s1 := bootsteps.Stage1{StartBoottimeMS: 5000, ExecMS: 600, Steps: []bootsteps.Step{
 		{Name: "mounts", Status: graph.StatusOK, StartMS: 1, DurationMS: 80},
-		{Name: "network", Status: graph.StatusOK, StartMS: 90, DurationMS: 400},
+		{Name: "network", Status: graph.StatusOK, StartMS: 90, DurationMS: 400, After: []string{"mounts"}},
 	}}
 	r = r.WithStage1(s1, 5800*time.Millisecond, 5850*time.Millisecond)
 	want := []ReportStep{
 		{Name: "mounts", Stage: 1, Status: "ok", StartMS: 1, DurationMS: 80},
-		{Name: "network", Stage: 1, Status: "ok", StartMS: 90, DurationMS: 400},
+		{Name: "network", Stage: 1, Status: "ok", StartMS: 90, DurationMS: 400, After: []string{"mounts"}},
 		{Name: "exec-stage2", Stage: 2, Status: "ok", StartMS: 600, DurationMS: 200},
 		{Name: "stage2-setup", Stage: 2, Status: "ok", StartMS: 800, DurationMS: 50},
 		{Name: "env", Stage: 2, Status: "ok", StartMS: 852, DurationMS: 12},

@@ -19,10 +19,11 @@ const Path = "/.easyto/run/stage1-steps.toml"
 
 // Step is one finished step. Offsets and durations are in milliseconds since stage one's start.
 type Step struct {
-	Name       string  `toml:"name"`
-	Status     string  `toml:"status"`
-	StartMS    float64 `toml:"start_ms"`
-	DurationMS float64 `toml:"duration_ms"`
+	Name       string   `toml:"name"`
+	Status     string   `toml:"status"`
+	StartMS    float64  `toml:"start_ms"`
+	DurationMS float64  `toml:"duration_ms"`
+	After      []string `toml:"after,omitempty"` // the steps it waited for
 }
 
 // Stage1 is stage one's part of the boot.
@@ -50,7 +51,7 @@ func MS(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 func FromResults(results []graph.Result, graphAt time.Duration) []Step {
 	steps := make([]Step, 0, len(results))
 	for _, r := range results {
-		s := Step{Name: r.Name, Status: r.Status}
+		s := Step{Name: r.Name, Status: r.Status, After: r.After}
 		if r.Status != graph.StatusNotRun {
 			s.StartMS, s.DurationMS = MS(graphAt+r.Start), MS(r.Duration)
 		}

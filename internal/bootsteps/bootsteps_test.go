@@ -12,13 +12,13 @@ import (
 func TestFromResultsAndRoundTrip(t *testing.T) {
 	res := []graph.Result{
 		{Name: "mounts", Status: graph.StatusOK, Start: 0, Duration: 80 * time.Millisecond},
-		{Name: "network", Status: graph.StatusOK, Start: 85 * time.Millisecond, Duration: 300*time.Millisecond + 1500*time.Microsecond},
+		{Name: "network", Status: graph.StatusOK, Start: 85 * time.Millisecond, Duration: 300*time.Millisecond + 1500*time.Microsecond, After: []string{"mounts"}},
 		{Name: "compile", Status: graph.StatusNotRun, Err: errors.New("x")},
 	}
 	s := Stage1{StartBoottimeMS: 5000.25, ExecMS: 420, Steps: FromResults(res, 2*time.Millisecond)}
 	want := []Step{
 		{Name: "mounts", Status: graph.StatusOK, StartMS: 2, DurationMS: 80},
-		{Name: "network", Status: graph.StatusOK, StartMS: 87, DurationMS: 301.5},
+		{Name: "network", Status: graph.StatusOK, StartMS: 87, DurationMS: 301.5, After: []string{"mounts"}},
 		{Name: "compile", Status: graph.StatusNotRun},
 	}
 	if !reflect.DeepEqual(s.Steps, want) {
