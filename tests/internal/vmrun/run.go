@@ -26,13 +26,13 @@ import (
 
 // Guest-side addresses (QEMU user network, see reference/test-machine.md).
 const (
-	GuestNet      = "169.254.169.0/24"
-	GuestHost     = "169.254.169.1"
-	GuestDHCP     = "169.254.169.15"
-	IMDSAddr      = "169.254.169.254"
-	AWSAddr       = "169.254.169.2"
-	IMDSEndpoint  = "http://" + IMDSAddr
-	AWSEndpoint   = "http://" + AWSAddr + ":80"
+	GuestNet     = "169.254.169.0/24"
+	GuestHost    = "169.254.169.1"
+	GuestDHCP    = "169.254.169.15"
+	IMDSAddr     = "169.254.169.254"
+	AWSAddr      = "169.254.169.2"
+	IMDSEndpoint = "http://" + IMDSAddr
+	AWSEndpoint  = "http://" + AWSAddr + ":80"
 	// no_timer_check: under TCG on a loaded host the kernel's IO-APIC timer check can miss
 	// its ticks and panic ("IO-APIC + timer doesn't work") before init runs; cloud images
 	// boot VMs with it for the same reason.
