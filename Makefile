@@ -8,7 +8,7 @@ LDFLAGS   ?= -s -w -X github.com/bootplan/bootplan/internal/version.override=$(V
 STATICCHECK_VERSION ?= v0.8.2
 export CGO_ENABLED = 0
 
-.PHONY: all build test unit lint fuzz fuzz-long bench clean assets vm-test demo validator release schema
+.PHONY: all build test unit lint fuzz fuzz-long bench bench-boot clean assets vm-test demo validator release schema
 
 all: build
 
@@ -122,9 +122,18 @@ vm-test-arm64:
 demo: build assets
 	BOOTPLAN_ARCH=$(ARCH) $(GO) run ./tests/cmd/demo $(if $(IMAGE),tests/scenarios/$(IMAGE))
 
-## bench: Go benchmarks of the boot's pure work (compile, codec, expansion, graph, probe)
+## bench: Go benchmarks of the boot's pure work (compile, codec, expansion, graph, probe,
+## module aliases), then the S3 prefix volume replay benchmark (moto behind 25 ms per request
+## against a 16-way parallel reference client; needs moto_server)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./plan ./stage2 ./internal/fsprobe
+	$(GO) test -run '^$$' -bench . -benchmem ./plan ./stage2 ./internal/fsprobe ./internal/kmod
+	BOOTPLAN_BENCH=1 $(GO) test -count=1 -run '^TestBenchS3VolumeLatency$$' -v ./stage2
+
+## bench-boot: boot the reference init (tests/cmd/refinit) and bootplan BENCH_N times each,
+## alternately, and print per-phase medians, spread and the ratio (a benchmark, never a test)
+BENCH_N ?= 7
+bench-boot: build assets
+	$(GO) run ./tests/cmd/benchboot -n $(BENCH_N)
 
 ## lint: gofmt, go vet, staticcheck
 lint:

@@ -18,6 +18,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"github.com/vishvananda/netlink"
+	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -188,6 +189,73 @@ func clientEnv(t *testing.T, ns *netns) *netEnv {
 			return c, err
 		},
 		resolvConf: filepath.Join(t.TempDir(), "etc", "resolv.conf"),
+		subscribeLinks: func(done <-chan struct{}) (<-chan netlink.LinkUpdate, error) {
+			ch := make(chan netlink.LinkUpdate, 16)
+			h := vnetns.NsHandle(ns.fd)
+			return ch, netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{Namespace: &h})
+		},
+	}
+}
+
+// The carrier wait returns on the link event that brings the carrier, without a polling
+// loop: the link is down when the wait starts and comes up while it listens.
+func TestWaitCarrierEvent(t *testing.T) {
+	requireRoot(t)
+	client, server := newNS(t), newNS(t)
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "bpc0"}, PeerName: "bps0"}
+	if err := client.nl.LinkAdd(veth); err != nil {
+		t.Fatalf("veth: %v", err)
+	}
+	peer, err := client.nl.LinkByName("bps0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.nl.LinkSetNsFd(peer, server.fd); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := client.nl.LinkByName("bpc0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.nl.LinkSetUp(cl); err != nil { // no carrier: the peer is down
+		t.Fatal(err)
+	}
+	env := clientEnv(t, client)
+	subscribed := make(chan struct{})
+	sub := env.subscribeLinks
+	env.subscribeLinks = func(done <-chan struct{}) (<-chan netlink.LinkUpdate, error) {
+		ch, err := sub(done)
+		close(subscribed)
+		return ch, err
+	}
+	res := make(chan error, 1)
+	go func() { res <- waitCarrier(context.Background(), env, cl.Attrs().Index, "bpc0") }()
+	select {
+	case <-subscribed:
+	case err := <-res:
+		t.Fatalf("waitCarrier returned without subscribing to link events: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("waitCarrier did not subscribe to link events")
+	}
+	select {
+	case err := <-res:
+		t.Fatalf("waitCarrier returned before the carrier came up: %v", err)
+	default:
+	}
+	sl, err := server.nl.LinkByName("bps0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := server.nl.LinkSetUp(sl); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-res:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(carrierTimeout + 5*time.Second):
+		t.Fatal("waitCarrier did not return after the carrier came up")
 	}
 }
 

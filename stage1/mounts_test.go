@@ -106,4 +106,8 @@ func TestNICModaliases(t *testing.T) {
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("got %v\nwant %v", got, want)
 	}
+	// Two identical NICs share a modalias but are two interfaces to wait for.
+	if n := NetworkDeviceCount(devs); n != 3 {
+		t.Fatalf("NetworkDeviceCount = %d, want 3 (virtio-net twice, ena)", n)
+	}
 }

@@ -36,6 +36,11 @@ type netEnv struct {
 	openDHCP    func(ifname string) (net.PacketConn, error)
 	resolvConf  string
 	loadModules func() ([]string, error)
+	// expectedLinks is how many NICs the buses show (0 = unknown).
+	expectedLinks func() int
+	// subscribeLinks streams link events of the handle's namespace until done closes (nil:
+	// carrier is polled).
+	subscribeLinks func(done <-chan struct{}) (<-chan netlink.LinkUpdate, error)
 	// allowKinds admits links of these virtual kinds as candidates (tests use veth).
 	allowKinds map[string]bool
 	// IPv6 (dhcp6_linux.go): prepare6 sets an interface's IPv6 sysctls and says whether it
@@ -63,6 +68,13 @@ func realNetEnv() (*netEnv, error) {
 		loadModules: func() ([]string, error) { return loadNICModules("/") },
 		prepare6:    func(ifname string) bool { return prepareIPv6("/proc/sys", ifname) },
 		openDHCP6:   openDHCP6Real,
+		expectedLinks: func() int {
+			return NetworkDeviceCount(sysfsDevices("/sys/bus/pci/devices"))
+		},
+		subscribeLinks: func(done <-chan struct{}) (<-chan netlink.LinkUpdate, error) {
+			ch := make(chan netlink.LinkUpdate, 16)
+			return ch, netlink.LinkSubscribe(ch, done)
+		},
 	}, nil
 }
 
@@ -160,8 +172,13 @@ func candidates(ctx context.Context, env *netEnv) ([]netconf.Link, error) {
 			return nil, err
 		}
 		if len(cands) > 0 {
-			// Drivers probe their devices one after another: give the others a moment to
-			// appear so several ENIs are not mistaken for one.
+			// The drivers probed while loading: when every NIC the PCI bus shows has its
+			// link, there is nothing to wait for.
+			if env.expectedLinks != nil && len(cands) >= env.expectedLinks() {
+				return cands, nil
+			}
+			// Unknown count, or drivers still probing one after another: give the others a
+			// moment to appear so several ENIs are not mistaken for one.
 			sleepCtx(ctx, 200*time.Millisecond)
 			return listCandidates(env)
 		}
@@ -325,22 +342,65 @@ func recordNetwork(name, mac string, l netconf.Lease) plan.Network {
 	return n
 }
 
-// waitCarrier polls the link until it reports lower-up, bounded by carrierTimeout.
+// waitCarrier returns once the link reports lower-up, bounded by carrierTimeout. It listens
+// to netlink link events (subscribed before the first look, so a carrier that comes up in
+// between is not missed) and returns the moment the carrier is there; without a
+// subscription it looks every 50 ms.
 func waitCarrier(ctx context.Context, env *netEnv, idx int, name string) error {
-	deadline := time.Now().Add(carrierTimeout)
-	for {
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, carrierTimeout)
+	defer cancel()
+	var updates <-chan netlink.LinkUpdate
+	if env.subscribeLinks != nil {
+		ch, err := env.subscribeLinks(ctx.Done())
+		if err != nil {
+			console.Debugf("network: %s: link events: %v; polling for carrier", name, err)
+		} else {
+			updates = ch
+		}
+	}
+	up := func(a *netlink.LinkAttrs) bool {
+		return a.RawFlags&unix.IFF_LOWER_UP != 0 || a.OperState == netlink.OperUp
+	}
+	check := func() (bool, error) {
 		l, err := env.nl.LinkByIndex(idx)
 		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+			return false, fmt.Errorf("%s: %w", name, err)
 		}
-		if l.Attrs().RawFlags&unix.IFF_LOWER_UP != 0 || l.Attrs().OperState == netlink.OperUp {
-			return nil
+		return up(l.Attrs()), nil
+	}
+	var tick <-chan time.Time
+	if updates == nil {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		if ok, err := check(); ok || err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: carrier never came up (waited %s)", name, carrierTimeout)
-		}
-		if !sleepCtx(ctx, 50*time.Millisecond) {
-			return fmt.Errorf("%s: waiting for carrier: %w", name, ctx.Err())
+	wait:
+		for {
+			select {
+			case u, ok := <-updates:
+				if !ok { // the subscription ended: look once more, then poll
+					updates = nil
+					t := time.NewTicker(50 * time.Millisecond)
+					defer t.Stop()
+					tick = t.C
+					break wait
+				}
+				if u.Attrs().Index == idx && up(u.Attrs()) {
+					return nil
+				}
+			case <-tick:
+				break wait
+			case <-ctx.Done():
+				if parent.Err() != nil {
+					return fmt.Errorf("%s: waiting for carrier: %w", name, parent.Err())
+				}
+				return fmt.Errorf("%s: carrier never came up (waited %s)", name, carrierTimeout)
+			}
 		}
 	}
 }

@@ -30,3 +30,15 @@ func NICModaliases(devs []Device) []string {
 	}
 	return out
 }
+
+// NetworkDeviceCount is the number of PCI network controllers (class 0x02xxxx) among devs:
+// how many interfaces to expect once their drivers are bound.
+func NetworkDeviceCount(devs []Device) int {
+	n := 0
+	for _, d := range devs {
+		if strings.HasPrefix(strings.TrimSpace(d.Modalias), "pci:") && strings.HasPrefix(strings.TrimSpace(d.Class), "0x02") {
+			n++
+		}
+	}
+	return n
+}

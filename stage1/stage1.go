@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bootplan/bootplan/internal/bootsteps"
 	"github.com/bootplan/bootplan/internal/console"
 	"github.com/bootplan/bootplan/internal/fsutil"
 	"github.com/bootplan/bootplan/internal/halt"
@@ -50,6 +51,9 @@ type boot struct {
 	paths Paths
 	start time.Time
 	imds  *imds.Client
+	// startBT is CLOCK_BOOTTIME at the start; steps are the finished steps, for the report.
+	startBT time.Duration
+	steps   []bootsteps.Step
 
 	// cmdline: BOOTPLAN_SHUTDOWN=reboot (the plan's Command.Reboot)
 	rebootOnExit bool
@@ -74,10 +78,13 @@ func (f *Failure) Error() string { return f.Step + ": " + f.Err.Error() }
 // Run is stage one. On success it execs stage two and does not return; otherwise it returns
 // a *Failure for the banner.
 func Run(cfg Config) error {
-	b := &boot{cfg: cfg, paths: DefaultPaths, start: time.Now()}
+	b := &boot{cfg: cfg, paths: DefaultPaths, start: time.Now(), startBT: bootsteps.Boottime()}
 	console.Infof("bootplan stage1 %s started", cfg.Version)
 	disableCtrlAltDel()
-	if err := RunSteps(context.Background(), b.sequence()); err != nil {
+	graphAt := bootsteps.Boottime() - b.startBT
+	results, err := runSteps(context.Background(), b.sequence())
+	b.steps = bootsteps.FromResults(results, graphAt)
+	if err != nil {
 		step := "stage1"
 		var se *StepError
 		if errors.As(err, &se) {
@@ -280,7 +287,22 @@ func (b *boot) writePlan(ctx context.Context) error {
 }
 
 func (b *boot) exec() error {
+	b.writeSteps()
 	console.Infof("exec stage2 %s %s (stage one took %s)", Stage2Path, b.paths.Plan, console.Duration(time.Since(b.start)))
 	err := execStage2(Stage2Path, []string{"stage2", b.paths.Plan}, os.Environ())
 	return b.failure("exec", fmt.Errorf("exec %s: %w", Stage2Path, err))
+}
+
+// writeSteps leaves stage one's steps for stage two's boot report; without them the report
+// shows stage two only.
+func (b *boot) writeSteps() {
+	s := bootsteps.Stage1{StartBoottimeMS: bootsteps.MS(b.startBT), Steps: b.steps,
+		ExecMS: bootsteps.MS(bootsteps.Boottime() - b.startBT)}
+	data, err := s.Encode()
+	if err == nil {
+		err = fsutil.WriteAtomic(bootsteps.Path, data, 0o644, -1, -1)
+	}
+	if err != nil {
+		console.Warnf("boot report: stage one's steps: %v", err)
+	}
 }

@@ -26,15 +26,20 @@ const defaultStepTimeout = time.Minute
 // and returns that failure as a *StepError. A step may only depend on steps listed before
 // it, so the list reads as the boot's sequence.
 func RunSteps(ctx context.Context, steps []Step) error {
+	_, err := runSteps(ctx, steps)
+	return err
+}
+
+// runSteps is RunSteps, also returning the steps' results (for the boot report).
+func runSteps(ctx context.Context, steps []Step) ([]graph.Result, error) {
 	earlier := make(map[string]bool, len(steps))
 	for _, s := range steps {
 		for _, d := range s.After {
 			if !earlier[d] {
-				return &StepError{Step: s.Name, Err: fmt.Errorf("depends on %q, which is not an earlier step", d)}
+				return nil, &StepError{Step: s.Name, Err: fmt.Errorf("depends on %q, which is not an earlier step", d)}
 			}
 		}
 		earlier[s.Name] = true
 	}
-	_, err := graph.Run(ctx, steps, graph.Options{DefaultTimeout: defaultStepTimeout, CancelOnFailure: true}.WithConsole())
-	return err
+	return graph.Run(ctx, steps, graph.Options{DefaultTimeout: defaultStepTimeout, CancelOnFailure: true}.WithConsole())
 }

@@ -14,8 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/bootplan/bootplan/internal/imds"
 )
@@ -51,8 +49,8 @@ type AWS struct {
 	cfg    *aws.Config
 	cfgErr error
 	s3     *s3.Client
-	ssm    *ssm.Client
-	sm     *secretsmanager.Client
+	ssm    *jsonClient
+	sm     *jsonClient
 	ec2    *ec2.Client
 }
 
@@ -172,13 +170,13 @@ func (a *AWS) S3(ctx context.Context) (*s3.Client, error) {
 }
 
 // SSM returns the SSM client.
-func (a *AWS) SSM(ctx context.Context) (*ssm.Client, error) {
-	return client(ctx, a, &a.ssm, func(cfg aws.Config) *ssm.Client { return ssm.NewFromConfig(cfg) })
+func (a *AWS) SSM(ctx context.Context) (*jsonClient, error) {
+	return client(ctx, a, &a.ssm, func(cfg aws.Config) *jsonClient { return newJSONClient(cfg, ssmService) })
 }
 
 // SecretsManager returns the Secrets Manager client.
-func (a *AWS) SecretsManager(ctx context.Context) (*secretsmanager.Client, error) {
-	return client(ctx, a, &a.sm, func(cfg aws.Config) *secretsmanager.Client { return secretsmanager.NewFromConfig(cfg) })
+func (a *AWS) SecretsManager(ctx context.Context) (*jsonClient, error) {
+	return client(ctx, a, &a.sm, func(cfg aws.Config) *jsonClient { return newJSONClient(cfg, secretsManagerService) })
 }
 
 // EC2 returns the EC2 client.

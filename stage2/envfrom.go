@@ -13,8 +13,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go"
 
 	"github.com/bootplan/bootplan/internal/console"
@@ -300,14 +298,14 @@ func (rt *Runtime) getParameter(ctx context.Context, name string) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
-	out, err := c.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name), WithDecryption: aws.Bool(true)})
+	prm, err := c.GetParameter(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	if out.Parameter == nil || out.Parameter.Value == nil {
+	if prm.Value == nil {
 		return nil, fmt.Errorf("parameter has no value")
 	}
-	return []byte(*out.Parameter.Value), nil
+	return []byte(*prm.Value), nil
 }
 
 func (rt *Runtime) getSecret(ctx context.Context, id string) ([]byte, error) {
@@ -315,15 +313,15 @@ func (rt *Runtime) getSecret(ctx context.Context, id string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)})
+	str, bin, err := c.GetSecretValue(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if out.SecretString != nil {
-		return []byte(*out.SecretString), nil
+	if str != nil {
+		return []byte(*str), nil
 	}
-	if out.SecretBinary != nil {
-		return out.SecretBinary, nil
+	if bin != nil {
+		return bin, nil
 	}
 	return nil, errors.New("secret has neither a string nor a binary value")
 }

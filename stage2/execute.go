@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bootplan/bootplan/internal/bootsteps"
 	"github.com/bootplan/bootplan/internal/console"
 	"github.com/bootplan/bootplan/internal/graph"
 	"github.com/bootplan/bootplan/plan"
@@ -23,10 +24,14 @@ func Execute(ctx context.Context, rt *Runtime) (Cmd, error) {
 	if rt.AWS == nil {
 		rt.AWS = NewAWS(rt.IMDS)
 	}
-	started := time.Now()
+	started, graphAt := time.Now(), bootsteps.Boottime()
 	results, err := graph.Run(ctx, Sequence(rt), rt.graphOptions().WithConsole())
 	if results != nil {
-		if werr := rt.writeReport(NewReport(started, results, err)); werr != nil {
+		r := NewReport(started, results, err)
+		if rt.Stage1 != nil {
+			r = r.WithStage1(*rt.Stage1, rt.MainAt, graphAt)
+		}
+		if werr := rt.writeReport(r); werr != nil {
 			console.Warnf("unable to write the boot report: %v", werr)
 		}
 	}

@@ -9,10 +9,11 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/bootplan/bootplan/internal/console"
 	"github.com/bootplan/bootplan/internal/graph"
@@ -186,13 +187,63 @@ func (rt *Runtime) writeEntries(ctx context.Context, v plan.Volume, entries []fi
 		}
 		fulls[k] = full
 	}
-	for k, e := range entries {
-		data, err := e.fetch(ctx)
-		if err != nil {
-			return fmt.Errorf("%s: %s", e.label, awsErr(err))
-		}
+	return fetchAll(ctx, entries, func(k int, data []byte) error {
 		if err := rt.writeVolumeFile(v, fulls[k], data); err != nil {
-			return fmt.Errorf("%s: %w", e.label, err)
+			return fmt.Errorf("%s: %w", entries[k].label, err)
+		}
+		return nil
+	})
+}
+
+// fetchSlots bounds the objects fetched and written at once across the whole boot (every
+// file volume shares it): 16 requests keep a 25 ms-latency link busy without flooding it,
+// and at most 16 fetched objects are in memory.
+var fetchSlots = make(chan struct{}, 16)
+
+// fetchAll fetches the entries and writes each (write runs concurrently; the host's
+// beneath-writes are safe for that), at most cap(fetchSlots) at a time, in entry order of
+// starting. The error reported is the first in entry order, as a one-by-one loop would
+// report it: once an entry fails no later entry starts, the ones running finish, and every
+// entry before the failed one has been written.
+func fetchAll(ctx context.Context, entries []fileEntry, write func(k int, data []byte) error) error {
+	errs := make([]error, len(entries))
+	var failed atomic.Int64
+	failed.Store(int64(len(entries)))
+	var wg sync.WaitGroup
+	for k, e := range entries {
+		if int64(k) > failed.Load() {
+			break
+		}
+		select {
+		case fetchSlots <- struct{}{}:
+		case <-ctx.Done():
+			errs[k] = fmt.Errorf("%s: %w", e.label, ctx.Err())
+			failed.Store(min(failed.Load(), int64(k)))
+		}
+		if errs[k] != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-fetchSlots }()
+			data, err := e.fetch(ctx)
+			if err != nil {
+				err = fmt.Errorf("%s: %s", e.label, awsErr(err))
+			} else {
+				err = write(k, data)
+			}
+			if err != nil {
+				errs[k] = err
+				for f := failed.Load(); int64(k) < f && !failed.CompareAndSwap(f, int64(k)); f = failed.Load() {
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -241,24 +292,26 @@ func (rt *Runtime) ssmVolume(ctx context.Context, v plan.Volume) error {
 	}
 	var entries []fileEntry
 	if strings.HasPrefix(v.Path, "/") {
-		p := ssm.NewGetParametersByPathPaginator(c, &ssm.GetParametersByPathInput{
-			Path: aws.String(v.Path), Recursive: aws.Bool(true), WithDecryption: aws.Bool(true), MaxResults: aws.Int32(10),
-		})
-		for p.HasMorePages() {
-			page, err := p.NextPage(ctx)
-			if err != nil {
-				return fmt.Errorf("SSM GetParametersByPath failed for %s: %s", v.Path, awsErr(err))
-			}
-			for _, prm := range page.Parameters {
+		var nameErr error // a parameter name that is no file path: reported as is
+		err := c.GetParametersByPath(ctx, v.Path, func(page []ssmParameter) error {
+			for _, prm := range page {
 				name := aws.ToString(prm.Name)
 				value := []byte(aws.ToString(prm.Value))
 				rel, err := VolumeRelPath(name, strings.TrimSuffix(v.Path, "/"))
 				if err != nil {
-					return fmt.Errorf("ssm:%s: %w", name, err)
+					nameErr = fmt.Errorf("ssm:%s: %w", name, err)
+					return nameErr
 				}
 				entries = append(entries, fileEntry{rel: rel, label: "ssm:" + name,
 					fetch: func(context.Context) ([]byte, error) { return value, nil }})
 			}
+			return nil
+		})
+		if nameErr != nil {
+			return nameErr
+		}
+		if err != nil {
+			return fmt.Errorf("SSM GetParametersByPath failed for %s: %s", v.Path, awsErr(err))
 		}
 	}
 	if len(entries) == 0 {

@@ -3,12 +3,14 @@ package stage2
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/bootplan/bootplan/internal/bootsteps"
 	"github.com/bootplan/bootplan/internal/console"
 	"github.com/bootplan/bootplan/internal/graph"
 )
@@ -24,7 +26,10 @@ type Report struct {
 
 // ReportStep is one step of the report. Offsets and durations are in milliseconds.
 type ReportStep struct {
-	Name       string  `toml:"name" json:"name"`
+	Name string `toml:"name" json:"name"`
+	// Stage is 1 or 2 when the report holds both stages (offsets then count from stage
+	// one's start); 0 in a report of stage two alone.
+	Stage      int     `toml:"stage,omitzero" json:"stage,omitempty"`
 	Status     string  `toml:"status" json:"status"` // ok | failed | skipped | not-run | abandoned
 	StartMS    float64 `toml:"start_ms" json:"start_ms"`
 	DurationMS float64 `toml:"duration_ms" json:"duration_ms"`
@@ -56,6 +61,36 @@ func NewReport(started time.Time, results []graph.Result, err error) Report {
 	return r
 }
 
+// WithStage1 puts stage one's steps before stage two's, and every offset on stage one's
+// start: stage two's graph started at graphAt and its main at mainAt (CLOCK_BOOTTIME; 0 =
+// unknown). Two pseudo-steps show the time between the stages: exec-stage2 (stage one's
+// execve to stage two's main: loading the binary and its package initialisation) and
+// stage2-setup (main to the first step).
+func (r Report) WithStage1(s1 bootsteps.Stage1, mainAt, graphAt time.Duration) Report {
+	off := bootsteps.MS(graphAt) - s1.StartBoottimeMS
+	steps := make([]ReportStep, 0, len(s1.Steps)+2+len(r.Steps))
+	for _, s := range s1.Steps {
+		steps = append(steps, ReportStep{Name: s.Name, Stage: 1, Status: s.Status, StartMS: s.StartMS, DurationMS: s.DurationMS, After: s.After})
+	}
+	if main := bootsteps.MS(mainAt) - s1.StartBoottimeMS; mainAt > 0 && main >= s1.ExecMS && off >= main {
+		steps = append(steps,
+			ReportStep{Name: "exec-stage2", Stage: 2, Status: graph.StatusOK, StartMS: s1.ExecMS, DurationMS: round3(main - s1.ExecMS)},
+			ReportStep{Name: "stage2-setup", Stage: 2, Status: graph.StatusOK, StartMS: round3(main), DurationMS: round3(off - main)})
+	}
+	for _, s := range r.Steps {
+		s.Stage = 2
+		if s.Status != graph.StatusNotRun {
+			s.StartMS = round3(s.StartMS + off)
+		}
+		steps = append(steps, s)
+	}
+	r.Steps = steps
+	return r
+}
+
+// round3 keeps a sum of milliseconds at microseconds.
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+
 // Encode renders the report as TOML.
 func (r Report) Encode() ([]byte, error) {
 	var b bytes.Buffer
@@ -83,8 +118,15 @@ func (r Report) Table() string {
 	}
 	b.WriteString("\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	staged := len(r.Steps) > 0 && r.Steps[0].Stage != 0
+	if staged {
+		fmt.Fprint(tw, "STAGE\t")
+	}
 	fmt.Fprintln(tw, "STEP\tSTATUS\tSTART\tDURATION\tERROR")
 	for _, s := range r.Steps {
+		if staged {
+			fmt.Fprintf(tw, "%d\t", s.Stage)
+		}
 		start, dur := "-", "-"
 		if s.Status != graph.StatusNotRun {
 			start = fmt.Sprintf("+%s", console.Duration(time.Duration(s.StartMS*float64(time.Millisecond))))

@@ -1,6 +1,9 @@
 package stage2
 
 import (
+	"time"
+
+	"github.com/bootplan/bootplan/internal/bootsteps"
 	"github.com/bootplan/bootplan/internal/imds"
 	"github.com/bootplan/bootplan/plan"
 )
@@ -17,4 +20,10 @@ type Runtime struct {
 	Env []plan.EnvVar
 
 	cmd Cmd // the ready command, set by the command step
+
+	// Stage1 is stage one's part of the boot (nil: the report shows stage two only), and
+	// MainAt is CLOCK_BOOTTIME when stage two's main began: Execute merges both into the
+	// boot report.
+	Stage1 *bootsteps.Stage1
+	MainAt time.Duration
 }

@@ -62,11 +62,24 @@ func FuzzParseAlias(f *testing.F) {
 			return
 		}
 		seen := map[string]bool{}
-		for _, m := range MatchAlias(aliases, name) {
+		got := MatchAlias(aliases, name)
+		for _, m := range got {
 			if seen[m] {
 				t.Fatalf("MatchAlias lists %s twice", m)
 			}
 			seen[m] = true
+		}
+		// The literal-prefix shortcut never changes the answer of a plain path.Match scan.
+		var want []string
+		wseen := map[string]bool{}
+		for _, a := range aliases {
+			if ok, err := path.Match(normalizeAlias(a.Pattern), normalizeAlias(name)); err == nil && ok && !wseen[a.Module] {
+				wseen[a.Module] = true
+				want = append(want, a.Module)
+			}
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("MatchAlias(%q) = %v, plain scan %v", name, got, want)
 		}
 	})
 }

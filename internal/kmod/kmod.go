@@ -114,6 +114,9 @@ func Plan(d Dep, name string) ([]string, error) {
 type Alias struct {
 	Pattern string
 	Module  string
+	// norm is Pattern normalized (normalizeAlias), set by ParseAlias: matching a modalias
+	// against a full modules.alias (tens of thousands of lines) then allocates nothing.
+	norm string
 }
 
 // ParseAlias parses modules.alias ("alias PATTERN MODULE" lines).
@@ -129,7 +132,7 @@ func ParseAlias(r io.Reader) ([]Alias, error) {
 		if len(f) != 3 || f[0] != "alias" {
 			return nil, fmt.Errorf("modules.alias:%d: want \"alias PATTERN MODULE\", got %q", n, sc.Text())
 		}
-		out = append(out, Alias{Pattern: f[1], Module: Normalize(f[2])})
+		out = append(out, Alias{Pattern: f[1], Module: Normalize(f[2]), norm: normalizeAlias(f[1])})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("modules.alias: %w", err)
@@ -160,7 +163,19 @@ func MatchAlias(aliases []Alias, name string) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, a := range aliases {
-		ok, err := path.Match(normalizeAlias(a.Pattern), name)
+		pat := a.norm
+		if pat == "" {
+			pat = normalizeAlias(a.Pattern)
+		}
+		// The literal start of the pattern rules out nearly every line without a glob match.
+		lit := strings.IndexAny(pat, "*?[\\")
+		if lit < 0 {
+			lit = len(pat)
+		}
+		if !strings.HasPrefix(name, pat[:lit]) {
+			continue
+		}
+		ok, err := path.Match(pat, name)
 		if err != nil || !ok || seen[a.Module] {
 			continue
 		}

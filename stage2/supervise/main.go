@@ -9,7 +9,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bootplan/bootplan/internal/bootsteps"
 	"github.com/bootplan/bootplan/internal/console"
+	"github.com/bootplan/bootplan/internal/fsutil"
 	"github.com/bootplan/bootplan/internal/halt"
 	"github.com/bootplan/bootplan/internal/imds"
 	"github.com/bootplan/bootplan/internal/reaper"
@@ -32,6 +34,7 @@ type stepNamer interface{ StepName() string }
 // supervise the command, shut down, power off (or reboot when the plan's command.reboot is
 // set). It never returns: every path, panics included, ends in halt (power-off or reboot).
 func Main(o MainOptions) {
+	mainAt := bootsteps.Boottime()
 	sigs := CatchSignals() // first: nothing sent to PID 1 from now on is lost
 	r := reaper.New()
 	host := stage2.NewLinuxHost(r)
@@ -73,7 +76,14 @@ func Main(o MainOptions) {
 	// The monitors watch during the steps too: a power button press or a spot notice at boot
 	// cancels the steps and shuts down.
 	sup.StartMonitors()
-	rt := &stage2.Runtime{Plan: p, Host: host, IMDS: im, AWS: stage2.NewAWS(im)}
+	rt := &stage2.Runtime{Plan: p, Host: host, IMDS: im, AWS: stage2.NewAWS(im), MainAt: mainAt}
+	if b, err := fsutil.ReadFile(bootsteps.Path); err == nil {
+		if s1, err := bootsteps.Decode(b); err == nil {
+			rt.Stage1 = &s1
+		} else {
+			console.Warnf("boot report: %v; it shows stage two only", err)
+		}
+	}
 	sup.Boot(o.Execute, rt, fail)
 }
 

@@ -1,0 +1,101 @@
+package stage2
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// A volume's objects are fetched and written 16 at a time, not one after another.
+func TestFetchInOrderConcurrent(t *testing.T) {
+	const n = 40
+	var inflight, most atomic.Int32
+	gate := make(chan struct{})
+	var once sync.Once
+	entries := make([]fileEntry, n)
+	for k := range entries {
+		entries[k] = fileEntry{label: fmt.Sprintf("e%d", k), fetch: func(ctx context.Context) ([]byte, error) {
+			c := inflight.Add(1)
+			defer inflight.Add(-1)
+			for m := most.Load(); c > m && !most.CompareAndSwap(m, c); m = most.Load() {
+			}
+			if c == int32(cap(fetchSlots)) || k >= n-cap(fetchSlots) {
+				once.Do(func() { close(gate) })
+			}
+			select { // bounded: a one-by-one fetcher never reaches 16 in flight
+			case <-gate:
+			case <-time.After(10 * time.Second):
+				return nil, errors.New("never had 16 fetches in flight")
+			}
+			return []byte{byte(k)}, nil
+		}}
+	}
+	var mu sync.Mutex
+	written := map[int]bool{}
+	err := fetchAll(context.Background(), entries, func(k int, data []byte) error {
+		if int(data[0]) != k {
+			t.Errorf("entry %d got entry %d's data", k, data[0])
+		}
+		mu.Lock()
+		written[k] = true
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if most.Load() != int32(cap(fetchSlots)) {
+		t.Errorf("at most %d fetches in flight, want %d", most.Load(), cap(fetchSlots))
+	}
+	if len(written) != n {
+		t.Fatalf("wrote %d of %d", len(written), n)
+	}
+}
+
+// The first failure in entry order is the one reported, as when objects were fetched one
+// by one, with every entry before it written and no entry started after it failed.
+func TestFetchInOrderFirstError(t *testing.T) {
+	entries := make([]fileEntry, 30)
+	for k := range entries {
+		entries[k] = fileEntry{label: fmt.Sprintf("s3://b/k%d", k), fetch: func(ctx context.Context) ([]byte, error) {
+			if k == 5 || k == 20 {
+				return nil, fmt.Errorf("boom %d", k)
+			}
+			return []byte("x"), nil
+		}}
+	}
+	var mu sync.Mutex
+	written := map[int]bool{}
+	err := fetchAll(context.Background(), entries, func(k int, _ []byte) error {
+		mu.Lock()
+		written[k] = true
+		mu.Unlock()
+		return nil
+	})
+	if err == nil || err.Error() != "s3://b/k5: boom 5" {
+		t.Fatalf("error %v, want s3://b/k5: boom 5", err)
+	}
+	for k := 0; k < 5; k++ {
+		if !written[k] {
+			t.Errorf("entry %d, before the failure, not written", k)
+		}
+	}
+	if written[5] || written[20] {
+		t.Errorf("a failed entry was written: %v", written)
+	}
+	// A write failure stops the volume the same way.
+	err = fetchAll(context.Background(), entries[:4], func(k int, _ []byte) error {
+		if k == 2 {
+			return errors.New("disk full")
+		}
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("write error %v", err)
+	}
+}
