@@ -10,7 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bootplan/bootplan/internal/timeline"
 	"github.com/bootplan/bootplan/plan"
+	"github.com/bootplan/bootplan/stage2"
 )
 
 func writeTemp(t *testing.T, name, s string) string {
@@ -237,5 +239,27 @@ func TestValidatorHasNoAWSSDK(t *testing.T) {
 		if strings.HasPrefix(p, "github.com/aws/") || strings.HasPrefix(p, "github.com/bootplan/bootplan/stage2") {
 			t.Errorf("bootplan-validate imports %s", p)
 		}
+	}
+}
+
+// A whole-boot report: the critical path runs from stage one through the exec into stage two.
+func TestBarsLinkTheStages(t *testing.T) {
+	r := stage2.Report{Result: "ok", Steps: []stage2.ReportStep{
+		{Name: "mounts", Stage: 1, Status: "ok", StartMS: 0, DurationMS: 10},
+		{Name: "network", Stage: 1, Status: "ok", StartMS: 10, DurationMS: 300, After: []string{"mounts"}},
+		{Name: "hostname", Stage: 1, Status: "ok", StartMS: 10, DurationMS: 20, After: []string{"mounts"}},
+		{Name: "exec-stage2", Stage: 2, Status: "ok", StartMS: 310, DurationMS: 100},
+		{Name: "stage2-setup", Stage: 2, Status: "ok", StartMS: 410, DurationMS: 50},
+		{Name: "env", Stage: 2, Status: "ok", StartMS: 460, DurationMS: 1},
+		{Name: "command", Stage: 2, Status: "ok", StartMS: 461, DurationMS: 2, After: []string{"env"}},
+	}}
+	got := timeline.CriticalPath(Bars(r))
+	for _, want := range []string{"mounts", "network", "exec-stage2", "stage2-setup", "env", "command"} {
+		if !got[want] {
+			t.Errorf("%s is not on the critical path %v", want, got)
+		}
+	}
+	if got["hostname"] {
+		t.Errorf("hostname is on the critical path %v", got)
 	}
 }

@@ -65,11 +65,30 @@ func defineReport(fs *flag.FlagSet) func([]string) int {
 	}
 }
 
-// Bars turns a report's steps into timeline bars.
+// Bars turns a report's steps into timeline bars. In a report of the whole boot, stage two
+// waited for stage one: its first steps hang on stage2-setup, which follows exec-stage2,
+// which follows stage one's last step, so the critical path runs from PID 1's start.
 func Bars(r stage2.Report) []timeline.Bar {
 	bars := make([]timeline.Bar, 0, len(r.Steps))
+	last1 := ""
+	end1 := -1.0
 	for _, s := range r.Steps {
-		bars = append(bars, timeline.Bar{Name: s.Name, Status: s.Status, StartMS: s.StartMS, DurMS: s.DurationMS, After: s.After, Error: s.Error})
+		if s.Stage == 1 && s.Status != "not-run" && s.StartMS+s.DurationMS > end1 {
+			last1, end1 = s.Name, s.StartMS+s.DurationMS
+		}
+	}
+	for _, s := range r.Steps {
+		after := s.After
+		switch {
+		case s.Stage != 2 || len(after) > 0:
+		case s.Name == "exec-stage2" && last1 != "":
+			after = []string{last1}
+		case s.Name == "stage2-setup":
+			after = []string{"exec-stage2"}
+		case last1 != "":
+			after = []string{"stage2-setup"}
+		}
+		bars = append(bars, timeline.Bar{Name: s.Name, Status: s.Status, StartMS: s.StartMS, DurMS: s.DurationMS, After: after, Error: s.Error})
 	}
 	return bars
 }
