@@ -62,7 +62,7 @@ func goldenCases(t testing.TB) []string {
 	}
 	var out []string
 	for _, e := range entries {
-		if e.IsDir() && e.Name() != "fuzz" {
+		if e.IsDir() && e.Name() != "fuzz" && e.Name() != "annotate" { // annotate: annotate_test.go
 			dir := filepath.Join("testdata", e.Name())
 			// A group (testdata/yaml-syntax, testdata/easyto-compat) holds cases, one per
 			// subdirectory.
