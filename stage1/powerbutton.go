@@ -24,10 +24,12 @@ var powerButtonFDs []int
 // queue for stage two instead of being lost. It runs beside the network steps and never fails
 // the boot: without a device, stage two looks for one itself.
 func (b *boot) powerButton(ctx context.Context) error {
-	if err := loadButtonModules(); err != nil {
-		console.Warnf("power button: %v", err)
-	}
 	deadline := time.Now().Add(powerButtonWait)
+	if err := loadButtonModules(); err != nil {
+		// no ACPI button module: look once (the driver may be built in), never wait
+		console.Warnf("power button: %v", err)
+		deadline = time.Now()
+	}
 	for {
 		for _, dev := range inputdev.FindPowerButtons("/sys/class/input", "/dev/input") {
 			// close-on-exec until the exec of stage two itself (handOverPowerButton)
