@@ -10,6 +10,7 @@ func (b *boot) sequence() []Step {
 		{Name: "mounts", Timeout: 10 * time.Second, Run: b.mounts},
 		{Name: "cmdline", After: []string{"mounts"}, Timeout: 5 * time.Second, Run: b.cmdline},
 		{Name: "image", After: []string{"mounts"}, Timeout: 30 * time.Second, Run: b.readImage},
+		{Name: "power-button", After: []string{"mounts"}, Timeout: 10 * time.Second, Run: b.powerButton},
 		{Name: "network", After: []string{"cmdline"}, Timeout: 120 * time.Second, Run: b.network},
 		{Name: "user-data", After: []string{"network"}, Timeout: 90 * time.Second, Run: b.userData},
 		{Name: "hostname", After: []string{"network"}, Timeout: 15 * time.Second, Run: b.hostname},

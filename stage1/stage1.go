@@ -289,7 +289,7 @@ func (b *boot) writePlan(ctx context.Context) error {
 func (b *boot) exec() error {
 	b.writeSteps()
 	console.Infof("exec stage2 %s %s (stage one took %s)", Stage2Path, b.paths.Plan, console.Duration(time.Since(b.start)))
-	err := execStage2(Stage2Path, []string{"stage2", b.paths.Plan}, os.Environ())
+	err := execStage2(Stage2Path, []string{"stage2", b.paths.Plan}, handOverPowerButton(os.Environ()))
 	return b.failure("exec", fmt.Errorf("exec %s: %w", Stage2Path, err))
 }
 

@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/bootplan/bootplan/internal/console"
+	"github.com/bootplan/bootplan/internal/inputdev"
 	"github.com/bootplan/bootplan/internal/kmod"
 	"golang.org/x/sys/unix"
 )
@@ -77,82 +75,72 @@ func (s *Supervisor) loadModules(names ...string) error {
 	return errors.Join(errs...)
 }
 
-// powerButtonName is the input device name of the ACPI power button (drivers/acpi/button.c).
-const powerButtonName = "Power Button"
-
-// findPowerButtons returns the /dev/input/event* nodes named "Power Button", creating a
-// missing node from sysfs.
-func findPowerButtons(sysInput, devInput string) []string {
-	ents, _ := os.ReadDir(sysInput)
-	var out []string
-	for _, e := range ents {
-		if !strings.HasPrefix(e.Name(), "event") {
+// drainQueued reads, without blocking, the events already queued on the inherited power
+// button files (pressed during stage one or before the supervisor started) and triggers the
+// shutdown on a press. It runs before the steps start, so a press during the boot is acted
+// on before anything of the workload runs.
+func (s *Supervisor) drainQueued(files []*os.File) {
+	buf := make([]byte, inputEventSize*64)
+	for _, f := range files {
+		rc, err := f.SyscallConn()
+		if err != nil {
 			continue
 		}
-		dev := filepath.Join(devInput, e.Name())
-		name, err := os.ReadFile(filepath.Join(sysInput, e.Name(), "device", "name"))
-		if err == nil && strings.TrimSpace(string(name)) != powerButtonName {
-			continue
-		}
-		if _, err := os.Stat(dev); err != nil {
-			mknodFromSys(filepath.Join(sysInput, e.Name(), "dev"), dev)
-		}
-		if err != nil { // no sysfs name: ask the device itself
-			n, gerr := deviceName(dev)
-			if gerr != nil || n != powerButtonName {
-				continue
+		for range 16 { // bounded: a queue holds at most a few hundred events
+			n := 0
+			var rerr error
+			if err := rc.Read(func(fd uintptr) bool {
+				n, rerr = unix.Read(int(fd), buf)
+				return true // one attempt: never wait here
+			}); err != nil || rerr != nil || n < inputEventSize {
+				break
+			}
+			if pressed(buf[:n-n%inputEventSize]) {
+				console.Infof("power button pressed (before stage two started)")
+				s.Trigger("ACPI power button")
+				return
 			}
 		}
-		out = append(out, dev)
 	}
-	return out
 }
 
-func mknodFromSys(sysDev, dev string) {
-	b, err := os.ReadFile(sysDev)
+// pressed reports a power key press among the whole events in b.
+func pressed(b []byte) bool {
+	evs, err := ParseInputEvents(b)
 	if err != nil {
-		return
+		return false
 	}
-	var maj, min uint32
-	if _, err := fmt.Sscanf(strings.TrimSpace(string(b)), "%d:%d", &maj, &min); err != nil {
-		return
+	for _, e := range evs {
+		if e.IsPowerPress() {
+			return true
+		}
 	}
-	_ = os.MkdirAll(filepath.Dir(dev), 0o755)
-	_ = unix.Mknod(dev, unix.S_IFCHR|0o600, int(unix.Mkdev(maj, min)))
+	return false
 }
 
-// eviocgname is EVIOCGNAME(n) = _IOC(_IOC_READ, 'E', 0x06, n); the generic _IOC layout,
-// which amd64 and arm64 share (abi_linux_test.go).
-func eviocgname(n int) uintptr { return uintptr(2<<30 | n<<16 | 'E'<<8 | 0x06) }
-
-// deviceName asks an input device its name (EVIOCGNAME).
-func deviceName(dev string) (string, error) {
-	f, err := os.Open(dev)
-	if err != nil {
-		return "", fmt.Errorf("open %s: %w", dev, err)
-	}
-	defer f.Close()
-	buf := make([]byte, 256)
-	if _, _, e := unix.Syscall(unix.SYS_IOCTL, f.Fd(), eviocgname(len(buf)), uintptr(unsafe.Pointer(&buf[0]))); e != 0 {
-		return "", fmt.Errorf("EVIOCGNAME %s: %w", dev, e)
-	}
-	return unix.ByteSliceToString(buf), nil
-}
-
-// watchPowerButton loads button and evdev, finds the power button and triggers the shutdown
-// on a press of KEY_POWER.
+// watchPowerButton triggers the shutdown on a press of KEY_POWER. It reads the power button
+// devices stage one opened and handed over (Config.PowerButtonFiles); without them (replay,
+// an older stage one, a machine where stage one found none) it loads button and evdev and
+// finds the devices itself.
 func (s *Supervisor) watchPowerButton() {
+	if files := s.cfg.PowerButtonFiles; len(files) > 0 {
+		for _, f := range files {
+			console.Debugf("power button: watching %s from stage one", f.Name())
+			s.goSafe("power button "+f.Name(), func() { s.readButton(f.Name(), f) })
+		}
+		return
+	}
 	if err := s.loadModules("button", "evdev"); err != nil {
 		console.Warnf("power button: %v", err)
 	}
 	var devs []string
 	deadline := time.Now().Add(5 * time.Second) // the nodes appear shortly after loading
 	for {
-		if devs = findPowerButtons("/sys/class/input", "/dev/input"); len(devs) > 0 {
+		if devs = inputdev.FindPowerButtons("/sys/class/input", "/dev/input"); len(devs) > 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			console.Warnf("power button: no input device named %q; ACPI power-off will not be seen", powerButtonName)
+			console.Warnf("power button: no input device named %q; ACPI power-off will not be seen", inputdev.PowerButtonName)
 			return
 		}
 		select {
@@ -163,34 +151,32 @@ func (s *Supervisor) watchPowerButton() {
 	}
 	for _, dev := range devs {
 		console.Debugf("power button: watching %s", dev)
-		s.goSafe("power button "+dev, func() { s.readButton(dev) })
+		s.goSafe("power button "+dev, func() {
+			f, err := os.Open(dev)
+			if err != nil {
+				console.Warnf("power button: %v", err)
+				return
+			}
+			defer f.Close()
+			s.readButton(dev, f)
+		})
 	}
 }
 
-func (s *Supervisor) readButton(dev string) {
-	f, err := os.Open(dev)
-	if err != nil {
-		console.Warnf("power button: %v", err)
-		return
-	}
-	defer f.Close()
+// readButton reads input events from r (the device dev) until a power key press, which
+// triggers the shutdown.
+func (s *Supervisor) readButton(dev string, r io.Reader) {
 	buf := make([]byte, inputEventSize*64)
 	for {
-		n, err := io.ReadAtLeast(f, buf, inputEventSize)
+		n, err := io.ReadAtLeast(r, buf, inputEventSize)
 		if err != nil {
 			console.Warnf("power button: reading %s: %v", dev, err)
 			return
 		}
-		evs, err := ParseInputEvents(buf[:n-n%inputEventSize])
-		if err != nil {
-			continue
-		}
-		for _, e := range evs {
-			if e.IsPowerPress() {
-				console.Infof("power button pressed")
-				s.Trigger("ACPI power button")
-				return
-			}
+		if pressed(buf[:n-n%inputEventSize]) {
+			console.Infof("power button pressed")
+			s.Trigger("ACPI power button")
+			return
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"github.com/bootplan/bootplan/internal/fsutil"
 	"github.com/bootplan/bootplan/internal/halt"
 	"github.com/bootplan/bootplan/internal/imds"
+	"github.com/bootplan/bootplan/internal/inputdev"
 	"github.com/bootplan/bootplan/internal/reaper"
 	"github.com/bootplan/bootplan/plan"
 	"github.com/bootplan/bootplan/stage2"
@@ -57,6 +59,7 @@ func Main(o MainOptions) {
 		halt.PowerOff() // unreachable unless a hook returned: PID 1 must never exit
 	}()
 	console.Infof("bootplan stage2 started")
+	buttons := inheritedPowerButtons()
 
 	p, err := plan.ReadFile(o.PlanPath)
 	if err != nil {
@@ -72,7 +75,9 @@ func Main(o MainOptions) {
 	if o.Execute == nil {
 		fail("stage2", errors.New("no step executor"))
 	}
-	sup = New(mainConfig(p, host, r, sigs, im))
+	cfg := mainConfig(p, host, r, sigs, im)
+	cfg.PowerButtonFiles = buttons
+	sup = New(cfg)
 	// The monitors watch during the steps too: a power button press or a spot notice at boot
 	// cancels the steps and shuts down.
 	sup.StartMonitors()
@@ -94,6 +99,12 @@ func Main(o MainOptions) {
 // the machine powers off within the grace period plus the shutdown's own bounded phases
 // even when a step is stuck for ever. fail is the failure path of a step error.
 func (s *Supervisor) Boot(execute func(context.Context, *stage2.Runtime) (stage2.Cmd, error), rt *stage2.Runtime, fail func(step string, err error)) {
+	// Asked for before the first step (a power button pressed during stage one, queued on the
+	// device it handed over): the workload's steps never start.
+	if reason, ok := s.pendingShutdown(); ok {
+		s.Shutdown(reason + ", before the steps started")
+		return
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var requested atomic.Int64 // when the shutdown was asked for (UnixNano)
@@ -127,6 +138,22 @@ func (s *Supervisor) Boot(execute func(context.Context, *stage2.Runtime) (stage2
 func mainConfig(p *plan.Plan, host stage2.Host, r *reaper.Reaper, sigs *Signals, im *imds.Client) Config {
 	return Config{Plan: p, Host: host, Reaper: r, Signals: sigs, IMDS: im, PowerButton: true,
 		Reboot: p.Command.Reboot}
+}
+
+// inheritedPowerButtons takes the power button devices stage one handed over (named by
+// inputdev.FDsEnv, which is then removed so that no process started later sees it). A bad
+// value or descriptor is a warning: stage two then finds the devices itself.
+func inheritedPowerButtons() []*os.File {
+	v, ok := os.LookupEnv(inputdev.FDsEnv)
+	if !ok {
+		return nil
+	}
+	os.Unsetenv(inputdev.FDsEnv)
+	files, errs := inputdev.Inherited(v)
+	for _, err := range errs {
+		console.Warnf("power button: %v; ignored", err)
+	}
+	return files
 }
 
 // failedStep names the step an Execute error comes from: a StepName method (graph.StepError

@@ -41,7 +41,11 @@ type Config struct {
 	Grace        time.Duration // 0: the plan's ShutdownGrace (0 allowed), else DefaultGrace
 	SpotInterval time.Duration // 0: DefaultSpotInterval; < 0: no spot monitor
 	PowerButton  bool          // load button+evdev and watch the ACPI power button
-	Reboot       bool          // reboot instead of powering off at the end (Main: the plan's command.reboot)
+	// PowerButtonFiles are the power button devices stage one opened and handed over
+	// (inputdev.Inherited): watched instead of finding the devices, and events queued on them
+	// before StartMonitors are acted on in StartMonitors itself.
+	PowerButtonFiles []*os.File
+	Reboot           bool // reboot instead of powering off at the end (Main: the plan's command.reboot)
 
 	// KillOthers sends SIGTERM/SIGKILL to every process found in ProcRoot during shutdown.
 	// Nil means "only when this process is PID 1" — never scan and kill a developer's host.
@@ -313,6 +317,7 @@ func (s *Supervisor) startMonitors() {
 		s.goSafe("spot monitor", func() { s.watchSpot(s.cfg.SpotInterval) })
 	}
 	if s.cfg.PowerButton {
+		s.drainQueued(s.cfg.PowerButtonFiles) // a press during the boot: shut down before any step
 		s.goSafe("power button", s.watchPowerButton)
 	}
 }
