@@ -223,6 +223,9 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 		if err != nil {
 			return err
 		}
+		// Recorded as soon as it exists: a layer cut short in this file's data leaves the
+		// tree still naming everything on disk.
+		x.tree[p], x.seen[p] = e, true
 		if _, err := io.Copy(f, r); err != nil {
 			f.Close()
 			return err
@@ -253,12 +256,12 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 	default:
 		return fmt.Errorf("unsupported tar entry type %q", hdr.Typeflag)
 	}
+	x.tree[p], x.seen[p] = e, true
 	if e.Created {
 		if err := x.own(e); err != nil {
 			return err
 		}
 	}
-	x.tree[p], x.seen[p] = e, true
 	return nil
 }
 
