@@ -25,20 +25,7 @@ if ! dpkg --print-foreign-architectures | grep -qx arm64; then
 	apt-get update >"$A/apt-update.log" 2>&1 || die "apt-get update failed (see $A/apt-update.log)"
 fi
 PKGS="qemu-system-arm qemu-efi-aarch64 qemu-user-static qemu-utils e2fsprogs xfsprogs btrfs-progs iproute2 kmod binutils cpio"
-missing=""
-for p in $PKGS; do
-	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-		missing="$missing $p"
-	fi
-done
-if [ -n "$missing" ]; then
-	[ "$(id -u)" = 0 ] || die "need root to install:$missing"
-	log "installing:$missing"
-	if ! apt-get install -y $missing >"$A/apt-install.log" 2>&1; then
-		apt-get update >>"$A/apt-install.log" 2>&1 || die "apt-get update failed (see $A/apt-install.log)"
-		apt-get install -y $missing >>"$A/apt-install.log" 2>&1 || die "apt-get install$missing failed (see $A/apt-install.log)"
-	fi
-fi
+install_pkgs "$A/apt-install.log" $PKGS
 [ -f /usr/share/qemu-efi-aarch64/QEMU_EFI.fd ] || die "qemu-efi-aarch64 installed but /usr/share/qemu-efi-aarch64/QEMU_EFI.fd is missing"
 
 # fetch DIR PKG...: apt-get download PKG:arm64 into DIR (apt-get update once if unknown).
