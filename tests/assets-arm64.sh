@@ -57,16 +57,8 @@ if [ ! -s "$KDIR/version" ] || [ ! -s "$KDIR/vmlinuz" ]; then
 	[ -n "$pkg" ] || die "apt-cache offers no linux-image-cloud-arm64:arm64 (is the arm64 architecture added?)"
 	log "downloading $pkg:arm64"
 	fetch "$A/kdl" "$pkg"
-	rm -rf "$KDIR.tmp"
-	mkdir -p "$KDIR.tmp"
-	dpkg -x "$A"/kdl/*.deb "$KDIR.tmp" || die "dpkg -x of $pkg failed"
-	ver=${pkg#linux-image-}
-	[ -d "$KDIR.tmp/lib/modules/$ver" ] || die "package $pkg has no lib/modules/$ver"
-	depmod -b "$KDIR.tmp" "$ver" || die "depmod failed"
-	cp "$KDIR.tmp/boot/vmlinuz-$ver" "$KDIR.tmp/vmlinuz"
-	echo "$ver" >"$KDIR.tmp/version"
-	rm -rf "$KDIR" "$A/kdl" "$A/kdl.log"
-	mv "$KDIR.tmp" "$KDIR"
+	unpack_kernel "$A/kdl" "$pkg"
+	rm -f "$A/kdl.log"
 fi
 log "arm64 kernel $(cat "$KDIR/version")"
 

@@ -43,6 +43,21 @@ install_pkgs() {
 	fi
 }
 
+# unpack_kernel DEBDIR PKG: the kernel package PKG downloaded into DEBDIR becomes $KDIR
+# (modules.dep, vmlinuz, version), put in place by one rename; DEBDIR is removed.
+unpack_kernel() {
+	rm -rf "$KDIR.tmp"
+	mkdir -p "$KDIR.tmp"
+	dpkg -x "$1"/*.deb "$KDIR.tmp" || die "dpkg -x of $2 failed"
+	ver=${2#linux-image-}
+	[ -d "$KDIR.tmp/lib/modules/$ver" ] || die "package $2 has no lib/modules/$ver"
+	depmod -b "$KDIR.tmp" "$ver" || die "depmod failed"
+	cp "$KDIR.tmp/boot/vmlinuz-$ver" "$KDIR.tmp/vmlinuz"
+	echo "$ver" >"$KDIR.tmp/version"
+	rm -rf "$KDIR" "$1"
+	mv "$KDIR.tmp" "$KDIR"
+}
+
 ARCH=${ARCH:-amd64}
 case "$ARCH" in
 amd64) ;;
@@ -78,17 +93,10 @@ if [ ! -s "$KDIR/version" ] || [ ! -s "$KDIR/vmlinuz" ]; then
 	fi
 	[ -n "$pkg" ] || die "apt-cache offers no linux-image-6.1.0-*-cloud-amd64 package"
 	log "downloading $pkg"
-	rm -rf "$CACHE/kdl" "$KDIR.tmp"
-	mkdir -p "$CACHE/kdl" "$KDIR.tmp"
+	rm -rf "$CACHE/kdl"
+	mkdir -p "$CACHE/kdl"
 	(cd "$CACHE/kdl" && apt-get download "$pkg" >/dev/null 2>&1) || die "apt-get download $pkg failed"
-	dpkg -x "$CACHE"/kdl/*.deb "$KDIR.tmp" || die "dpkg -x of $pkg failed"
-	ver=${pkg#linux-image-}
-	[ -d "$KDIR.tmp/lib/modules/$ver" ] || die "package $pkg has no lib/modules/$ver"
-	depmod -b "$KDIR.tmp" "$ver" || die "depmod failed"
-	cp "$KDIR.tmp/boot/vmlinuz-$ver" "$KDIR.tmp/vmlinuz"
-	echo "$ver" >"$KDIR.tmp/version"
-	rm -rf "$KDIR" "$CACHE/kdl"
-	mv "$KDIR.tmp" "$KDIR"
+	unpack_kernel "$CACHE/kdl" "$pkg"
 fi
 log "kernel $(cat "$KDIR/version")"
 
