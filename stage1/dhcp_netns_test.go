@@ -140,17 +140,7 @@ func setupPair(t *testing.T, srv *dhcpServer) (client *netns, link netconf.Link)
 	t.Helper()
 	client, server := newNS(t), newNS(t)
 	serverNS.Store(client, server) // dualstack_netns_test.go runs dnsmasq there
-	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "bpc0"}, PeerName: "bps0"}
-	if err := client.nl.LinkAdd(veth); err != nil {
-		t.Fatalf("veth: %v", err)
-	}
-	peer, err := client.nl.LinkByName("bps0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := client.nl.LinkSetNsFd(peer, server.fd); err != nil {
-		t.Fatal(err)
-	}
+	vethPair(t, client, server, "bpc0", "bps0")
 	sl, err := server.nl.LinkByName("bps0")
 	if err != nil {
 		t.Fatal(err)
@@ -161,21 +151,43 @@ func setupPair(t *testing.T, srv *dhcpServer) (client *netns, link netconf.Link)
 	if err := server.nl.LinkSetUp(sl); err != nil {
 		t.Fatal(err)
 	}
-	var s *server4.Server
-	if err := inNS(t, server.fd, func() (err error) {
-		s, err = server4.NewServer("bps0", &net.UDPAddr{IP: net.IPv4zero, Port: dhcpv4.ServerPort}, srv.handle)
-		return err
-	}); err != nil {
-		t.Fatalf("DHCP server: %v", err)
-	}
-	go s.Serve()
-	t.Cleanup(func() { s.Close() })
+	serveDHCP(t, server, "bps0", srv)
 
 	cl, err := client.nl.LinkByName("bpc0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return client, toLink(cl)
+}
+
+// vethPair adds a veth pair in client (client side cname, server side sname) and moves the
+// server side into server.
+func vethPair(t *testing.T, client, server *netns, cname, sname string) {
+	t.Helper()
+	if err := client.nl.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: cname}, PeerName: sname}); err != nil {
+		t.Fatalf("veth: %v", err)
+	}
+	peer, err := client.nl.LinkByName(sname)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.nl.LinkSetNsFd(peer, server.fd); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// serveDHCP serves srv on the server namespace's link sname until the test ends.
+func serveDHCP(t *testing.T, server *netns, sname string, srv *dhcpServer) {
+	t.Helper()
+	var s *server4.Server
+	if err := inNS(t, server.fd, func() (err error) {
+		s, err = server4.NewServer(sname, &net.UDPAddr{IP: net.IPv4zero, Port: dhcpv4.ServerPort}, srv.handle)
+		return err
+	}); err != nil {
+		t.Fatalf("DHCP server: %v", err)
+	}
+	go s.Serve()
+	t.Cleanup(func() { s.Close() })
 }
 
 func clientEnv(t *testing.T, ns *netns) *netEnv {
@@ -202,17 +214,7 @@ func clientEnv(t *testing.T, ns *netns) *netEnv {
 func TestWaitCarrierEvent(t *testing.T) {
 	requireRoot(t)
 	client, server := newNS(t), newNS(t)
-	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "bpc0"}, PeerName: "bps0"}
-	if err := client.nl.LinkAdd(veth); err != nil {
-		t.Fatalf("veth: %v", err)
-	}
-	peer, err := client.nl.LinkByName("bps0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := client.nl.LinkSetNsFd(peer, server.fd); err != nil {
-		t.Fatal(err)
-	}
+	vethPair(t, client, server, "bpc0", "bps0")
 	cl, err := client.nl.LinkByName("bpc0")
 	if err != nil {
 		t.Fatal(err)
@@ -397,16 +399,7 @@ func (f fakeMACs) GetString(ctx context.Context, path string) (string, error) {
 // namespaces and serves DHCP on it.
 func addPair(t *testing.T, client, server *netns, cname, sname string, srv *dhcpServer) netconf.Link {
 	t.Helper()
-	if err := client.nl.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: cname}, PeerName: sname}); err != nil {
-		t.Fatalf("veth: %v", err)
-	}
-	peer, err := client.nl.LinkByName(sname)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := client.nl.LinkSetNsFd(peer, server.fd); err != nil {
-		t.Fatal(err)
-	}
+	vethPair(t, client, server, cname, sname)
 	sl, err := server.nl.LinkByName(sname)
 	if err != nil {
 		t.Fatal(err)
@@ -414,15 +407,7 @@ func addPair(t *testing.T, client, server *netns, cname, sname string, srv *dhcp
 	if err := server.nl.LinkSetUp(sl); err != nil {
 		t.Fatal(err)
 	}
-	var s *server4.Server
-	if err := inNS(t, server.fd, func() (err error) {
-		s, err = server4.NewServer(sname, &net.UDPAddr{IP: net.IPv4zero, Port: dhcpv4.ServerPort}, srv.handle)
-		return err
-	}); err != nil {
-		t.Fatalf("DHCP server: %v", err)
-	}
-	go s.Serve()
-	t.Cleanup(func() { s.Close() })
+	serveDHCP(t, server, sname, srv)
 	cl, err := client.nl.LinkByName(cname)
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bootplan/bootplan/internal/netconf"
+	"github.com/bootplan/bootplan/plan"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	vnetns "github.com/vishvananda/netns"
@@ -78,14 +80,7 @@ func TestIPv6OnlyOverVeth(t *testing.T) {
 	logPath := startDnsmasq6(t, serverOf(t, ns), "--dhcp-range=fd00:ec2::100,fd00:ec2::1ff,64,1h",
 		"--dhcp-option=option6:dns-server,[fd00:ec2::253]")
 
-	env := clientEnv6(t, ns)
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
-	got, err := configure(ctx, env, link, "eth0")
-	if err != nil {
-		b, _ := os.ReadFile(logPath)
-		t.Fatalf("configure: %v\ndnsmasq:\n%s", err, b)
-	}
+	env, got := configureLogged(t, ns, link, logPath)
 	v6 := got.IPv6
 	if got.Address != "" || !reflect.DeepEqual(got.Families, []string{"ipv6"}) || v6 == nil ||
 		len(v6.Addresses) != 1 || !strings.HasPrefix(v6.Addresses[0], "fd00:ec2::1") || !strings.HasSuffix(v6.Addresses[0], "/128") ||
@@ -104,6 +99,20 @@ func TestDualStackSLAACOverVeth(t *testing.T) {
 	requireRoot(t)
 	ns, link := setupPair(t, &dhcpServer{})
 	logPath := startDnsmasq6(t, serverOf(t, ns), "--dhcp-range=fd00:ec2::,ra-only,64")
+	_, got := configureLogged(t, ns, link, logPath)
+	v6 := got.IPv6
+	if got.Address != "10.99.0.50/24" || !reflect.DeepEqual(got.Families, []string{"ipv4", "ipv6"}) || v6 == nil ||
+		len(v6.Addresses) != 1 || !strings.HasPrefix(v6.Addresses[0], "fd00:ec2::") || !strings.HasSuffix(v6.Addresses[0], "/64") ||
+		v6.DHCPv6Server != "" {
+		b, _ := os.ReadFile(logPath)
+		t.Fatalf("recorded %+v (IPv6 %+v)\ndnsmasq:\n%s", got, v6, b)
+	}
+}
+
+// configureLogged configures link in ns as eth0 (40 s at most) and fails the test with
+// dnsmasq's log (logPath) when that fails.
+func configureLogged(t *testing.T, ns *netns, link netconf.Link, logPath string) (*netEnv, plan.Network) {
+	t.Helper()
 	env := clientEnv6(t, ns)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
@@ -112,13 +121,7 @@ func TestDualStackSLAACOverVeth(t *testing.T) {
 		b, _ := os.ReadFile(logPath)
 		t.Fatalf("configure: %v\ndnsmasq:\n%s", err, b)
 	}
-	v6 := got.IPv6
-	if got.Address != "10.99.0.50/24" || !reflect.DeepEqual(got.Families, []string{"ipv4", "ipv6"}) || v6 == nil ||
-		len(v6.Addresses) != 1 || !strings.HasPrefix(v6.Addresses[0], "fd00:ec2::") || !strings.HasSuffix(v6.Addresses[0], "/64") ||
-		v6.DHCPv6Server != "" {
-		b, _ := os.ReadFile(logPath)
-		t.Fatalf("recorded %+v (IPv6 %+v)\ndnsmasq:\n%s", got, v6, b)
-	}
+	return env, got
 }
 
 // startDnsmasq6 gives the server side fd00:ec2::1/64 and a default route (dnsmasq advertises

@@ -19,6 +19,7 @@ import (
 	"github.com/bootplan/bootplan/internal/backoff"
 	"github.com/bootplan/bootplan/internal/console"
 	"github.com/bootplan/bootplan/internal/fsprobe"
+	"github.com/bootplan/bootplan/internal/fsutil"
 	"github.com/bootplan/bootplan/internal/mountopt"
 	"github.com/bootplan/bootplan/plan"
 )
@@ -121,19 +122,7 @@ func (rt *Runtime) PrepareEBS(ctx context.Context, v plan.Volume) error {
 }
 
 // unixMode converts permission bits written as in chmod (04755) to an fs.FileMode.
-func unixMode(m plan.Mode) fs.FileMode {
-	fm := fs.FileMode(m & 0o777)
-	if m&0o4000 != 0 {
-		fm |= fs.ModeSetuid
-	}
-	if m&0o2000 != 0 {
-		fm |= fs.ModeSetgid
-	}
-	if m&0o1000 != 0 {
-		fm |= fs.ModeSticky
-	}
-	return fm
-}
+func unixMode(m plan.Mode) fs.FileMode { return fsutil.UnixPerm(uint32(m)) }
 
 // describeDevice names a device for messages: "/dev/sdf (nvme1n1)" for a link.
 func (rt *Runtime) describeDevice(dev string) string {

@@ -179,11 +179,7 @@ func newFixtureWith(t *testing.T, imdsCfg imdsmock.Config, endpoint string) *fix
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
-	cfg := aws.Config{
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-		BaseEndpoint: aws.String(endpoint),
-	}
+	cfg := testAWSConfig(endpoint)
 	root := t.TempDir()
 	host, err := NewSandboxHost(filepath.Join(root, "sandbox"))
 	if err != nil {
@@ -198,11 +194,26 @@ func newFixtureWith(t *testing.T, imdsCfg imdsmock.Config, endpoint string) *fix
 	return &fixture{
 		t: t, ctx: ctx, root: root, host: host,
 		imds: imds.New(srv.URL, imds.WithDeadline(5*time.Second)),
-		s3:   s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true; o.DisableLogOutputChecksumValidationSkipped = true }),
+		s3:   newTestS3(cfg),
 		ssm:  ssm.NewFromConfig(cfg),
 		sm:   secretsmanager.NewFromConfig(cfg),
 		logs: logs,
 	}
+}
+
+// testAWSConfig is how the tests' own clients reach moto (or a proxy in front of it) at
+// endpoint: its region and fixed credentials.
+func testAWSConfig(endpoint string) aws.Config {
+	return aws.Config{
+		Region:       "us-east-1",
+		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+		BaseEndpoint: aws.String(endpoint),
+	}
+}
+
+// newTestS3 is the tests' own S3 client: path-style addressing, the endpoint being a local URL.
+func newTestS3(cfg aws.Config) *s3.Client {
+	return s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true; o.DisableLogOutputChecksumValidationSkipped = true })
 }
 
 func (f *fixture) bucket(name string) {

@@ -17,14 +17,7 @@ func TestReportRoundTripAndTable(t *testing.T) {
 		{Name: "command", Status: graph.StatusFailed, Start: 20 * time.Millisecond, Duration: time.Millisecond, Err: errors.New("command \"x\" not found")},
 		{Name: "readonly-root", Status: graph.StatusNotRun},
 	}, errors.New("step command: nope"))
-	b, err := r.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := DecodeReport(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, back := roundTrip(t, r)
 	if strings.Contains(string(b), "stage") {
 		t.Errorf("a report of stage two alone names a stage:\n%s", b)
 	}
@@ -59,14 +52,7 @@ func TestReportWithStage1(t *testing.T) {
 	if !reflect.DeepEqual(r.Steps, want) {
 		t.Fatalf("steps\n%+v\nwant\n%+v", r.Steps, want)
 	}
-	b, err := r.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := DecodeReport(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, back := roundTrip(t, r)
 	if !reflect.DeepEqual(back.Steps, want) {
 		t.Fatalf("round trip lost the stages: %+v", back.Steps)
 	}
@@ -80,4 +66,18 @@ func TestReportWithStage1(t *testing.T) {
 	if got := NewReport(time.Unix(0, 0), nil, nil).WithStage1(s1, 5100*time.Millisecond, 5850*time.Millisecond); len(got.Steps) != 2 {
 		t.Errorf("implausible main time: steps %+v", got.Steps)
 	}
+}
+
+// roundTrip encodes r and decodes the result: the encoded report and what it reads back as.
+func roundTrip(t *testing.T, r Report) ([]byte, Report) {
+	t.Helper()
+	b, err := r.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := DecodeReport(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, back
 }

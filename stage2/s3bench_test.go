@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/bootplan/bootplan/plan"
@@ -52,9 +51,7 @@ func TestBenchS3VolumeLatency(t *testing.T) {
 	t.Setenv("AWS_ENDPOINT_URL", slow.URL)
 
 	// Reference: list, then 16 workers.
-	c := s3.NewFromConfig(aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(slow.URL),
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")},
-		func(o *s3.Options) { o.UsePathStyle = true; o.DisableLogOutputChecksumValidationSkipped = true })
+	c := newTestS3(testAWSConfig(slow.URL))
 	ctx := context.Background()
 	refStart := time.Now()
 	var keys []string

@@ -25,20 +25,7 @@ if ! dpkg --print-foreign-architectures | grep -qx arm64; then
 	apt-get update >"$A/apt-update.log" 2>&1 || die "apt-get update failed (see $A/apt-update.log)"
 fi
 PKGS="qemu-system-arm qemu-efi-aarch64 qemu-user-static qemu-utils e2fsprogs xfsprogs btrfs-progs iproute2 kmod binutils cpio"
-missing=""
-for p in $PKGS; do
-	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-		missing="$missing $p"
-	fi
-done
-if [ -n "$missing" ]; then
-	[ "$(id -u)" = 0 ] || die "need root to install:$missing"
-	log "installing:$missing"
-	if ! apt-get install -y $missing >"$A/apt-install.log" 2>&1; then
-		apt-get update >>"$A/apt-install.log" 2>&1 || die "apt-get update failed (see $A/apt-install.log)"
-		apt-get install -y $missing >>"$A/apt-install.log" 2>&1 || die "apt-get install$missing failed (see $A/apt-install.log)"
-	fi
-fi
+install_pkgs "$A/apt-install.log" $PKGS
 [ -f /usr/share/qemu-efi-aarch64/QEMU_EFI.fd ] || die "qemu-efi-aarch64 installed but /usr/share/qemu-efi-aarch64/QEMU_EFI.fd is missing"
 
 # fetch DIR PKG...: apt-get download PKG:arm64 into DIR (apt-get update once if unknown).
@@ -70,16 +57,8 @@ if [ ! -s "$KDIR/version" ] || [ ! -s "$KDIR/vmlinuz" ]; then
 	[ -n "$pkg" ] || die "apt-cache offers no linux-image-cloud-arm64:arm64 (is the arm64 architecture added?)"
 	log "downloading $pkg:arm64"
 	fetch "$A/kdl" "$pkg"
-	rm -rf "$KDIR.tmp"
-	mkdir -p "$KDIR.tmp"
-	dpkg -x "$A"/kdl/*.deb "$KDIR.tmp" || die "dpkg -x of $pkg failed"
-	ver=${pkg#linux-image-}
-	[ -d "$KDIR.tmp/lib/modules/$ver" ] || die "package $pkg has no lib/modules/$ver"
-	depmod -b "$KDIR.tmp" "$ver" || die "depmod failed"
-	cp "$KDIR.tmp/boot/vmlinuz-$ver" "$KDIR.tmp/vmlinuz"
-	echo "$ver" >"$KDIR.tmp/version"
-	rm -rf "$KDIR" "$A/kdl" "$A/kdl.log"
-	mv "$KDIR.tmp" "$KDIR"
+	unpack_kernel "$A/kdl" "$pkg"
+	rm -f "$A/kdl.log"
 fi
 log "arm64 kernel $(cat "$KDIR/version")"
 

@@ -21,6 +21,43 @@ mkdir -p "$CACHE"
 die() { echo "assets: $*" >&2; exit 1; }
 log() { echo "assets: $*"; }
 
+# install_pkgs LOG PKG...: apt-get install those of PKG dpkg does not have installed, output
+# in LOG; apt-get update only when the install fails. Shared by both architectures.
+install_pkgs() {
+	plog=$1
+	shift
+	missing=""
+	for p in "$@"; do
+		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+			missing="$missing $p"
+		fi
+	done
+	if [ -n "$missing" ]; then
+		[ "$(id -u)" = 0 ] || die "need root to install:$missing"
+		log "installing:$missing"
+		if ! apt-get install -y $missing >"$plog" 2>&1; then
+			log "apt-get install failed, running apt-get update first"
+			apt-get update >>"$plog" 2>&1 || die "apt-get update failed (see $plog)"
+			apt-get install -y $missing >>"$plog" 2>&1 || die "apt-get install$missing failed (see $plog)"
+		fi
+	fi
+}
+
+# unpack_kernel DEBDIR PKG: the kernel package PKG downloaded into DEBDIR becomes $KDIR
+# (modules.dep, vmlinuz, version), put in place by one rename; DEBDIR is removed.
+unpack_kernel() {
+	rm -rf "$KDIR.tmp"
+	mkdir -p "$KDIR.tmp"
+	dpkg -x "$1"/*.deb "$KDIR.tmp" || die "dpkg -x of $2 failed"
+	ver=${2#linux-image-}
+	[ -d "$KDIR.tmp/lib/modules/$ver" ] || die "package $2 has no lib/modules/$ver"
+	depmod -b "$KDIR.tmp" "$ver" || die "depmod failed"
+	cp "$KDIR.tmp/boot/vmlinuz-$ver" "$KDIR.tmp/vmlinuz"
+	echo "$ver" >"$KDIR.tmp/version"
+	rm -rf "$KDIR" "$1"
+	mv "$KDIR.tmp" "$KDIR"
+}
+
 ARCH=${ARCH:-amd64}
 case "$ARCH" in
 amd64) ;;
@@ -38,21 +75,7 @@ PKGS="qemu-system-x86 qemu-utils busybox-static e2fsprogs xfsprogs btrfs-progs i
 # host-side clients their scenarios' checks use.
 PKGS="$PKGS cpio mmdebstrap postgresql-client openssh-client curl redis-tools"
 PKGS="$PKGS dnsmasq-base" # the IPv6 tap scenarios: DHCPv4, DHCPv6 and RAs inside a namespace
-missing=""
-for p in $PKGS; do
-	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-		missing="$missing $p"
-	fi
-done
-if [ -n "$missing" ]; then
-	[ "$(id -u)" = 0 ] || die "need root to install:$missing"
-	log "installing:$missing"
-	if ! apt-get install -y $missing >"$CACHE/apt-install.log" 2>&1; then
-		log "apt-get install failed, running apt-get update first"
-		apt-get update >>"$CACHE/apt-install.log" 2>&1 || die "apt-get update failed (see $CACHE/apt-install.log)"
-		apt-get install -y $missing >>"$CACHE/apt-install.log" 2>&1 || die "apt-get install$missing failed (see $CACHE/apt-install.log)"
-	fi
-fi
+install_pkgs "$CACHE/apt-install.log" $PKGS
 
 # --- 2. Kernel ----------------------------------------------------------------------
 KDIR="$CACHE/kernel"
@@ -70,17 +93,10 @@ if [ ! -s "$KDIR/version" ] || [ ! -s "$KDIR/vmlinuz" ]; then
 	fi
 	[ -n "$pkg" ] || die "apt-cache offers no linux-image-6.1.0-*-cloud-amd64 package"
 	log "downloading $pkg"
-	rm -rf "$CACHE/kdl" "$KDIR.tmp"
-	mkdir -p "$CACHE/kdl" "$KDIR.tmp"
+	rm -rf "$CACHE/kdl"
+	mkdir -p "$CACHE/kdl"
 	(cd "$CACHE/kdl" && apt-get download "$pkg" >/dev/null 2>&1) || die "apt-get download $pkg failed"
-	dpkg -x "$CACHE"/kdl/*.deb "$KDIR.tmp" || die "dpkg -x of $pkg failed"
-	ver=${pkg#linux-image-}
-	[ -d "$KDIR.tmp/lib/modules/$ver" ] || die "package $pkg has no lib/modules/$ver"
-	depmod -b "$KDIR.tmp" "$ver" || die "depmod failed"
-	cp "$KDIR.tmp/boot/vmlinuz-$ver" "$KDIR.tmp/vmlinuz"
-	echo "$ver" >"$KDIR.tmp/version"
-	rm -rf "$KDIR" "$CACHE/kdl"
-	mv "$KDIR.tmp" "$KDIR"
+	unpack_kernel "$CACHE/kdl" "$pkg"
 fi
 log "kernel $(cat "$KDIR/version")"
 

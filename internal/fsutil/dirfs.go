@@ -74,7 +74,7 @@ func (s statInfo) ModTime() time.Time { return time.Unix(s.st.Mtim.Unix()) }
 func (s statInfo) IsDir() bool        { return s.Mode().IsDir() }
 func (s statInfo) Sys() any           { return &s.st }
 func (s statInfo) Mode() fs.FileMode {
-	m := fs.FileMode(s.st.Mode & 0o777)
+	m := UnixPerm(s.st.Mode)
 	switch s.st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
 		m |= fs.ModeDir
@@ -89,13 +89,20 @@ func (s statInfo) Mode() fs.FileMode {
 	case unix.S_IFBLK:
 		m |= fs.ModeDevice
 	}
-	if s.st.Mode&unix.S_ISUID != 0 {
+	return m
+}
+
+// UnixPerm converts permission bits as chmod writes them (04755) to an fs.FileMode:
+// the permissions and setuid, setgid and sticky; file type bits are ignored.
+func UnixPerm(bits uint32) fs.FileMode {
+	m := fs.FileMode(bits & 0o777)
+	if bits&unix.S_ISUID != 0 {
 		m |= fs.ModeSetuid
 	}
-	if s.st.Mode&unix.S_ISGID != 0 {
+	if bits&unix.S_ISGID != 0 {
 		m |= fs.ModeSetgid
 	}
-	if s.st.Mode&unix.S_ISVTX != 0 {
+	if bits&unix.S_ISVTX != 0 {
 		m |= fs.ModeSticky
 	}
 	return m

@@ -2,11 +2,14 @@ package fsutil
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestWriteBeneath(t *testing.T) {
@@ -58,6 +61,24 @@ func TestWriteBeneath(t *testing.T) {
 	for _, rel := range []string{"", "a//b", "../x", "a/./b"} {
 		if _, err := WriteBeneath(base, rel, nil, 0o644, -1, -1, -1, -1); err == nil {
 			t.Errorf("rel %q accepted", rel)
+		}
+	}
+}
+
+func TestUnixPerm(t *testing.T) {
+	for _, tc := range []struct {
+		bits uint32
+		want fs.FileMode
+	}{
+		{0o644, 0o644},
+		{0o4755, fs.ModeSetuid | 0o755},
+		{0o2750, fs.ModeSetgid | 0o750},
+		{0o1777, fs.ModeSticky | 0o777},
+		{0o7000, fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky},
+		{unix.S_IFDIR | 0o755, 0o755}, // the file type is not a permission
+	} {
+		if got := UnixPerm(tc.bits); got != tc.want {
+			t.Errorf("UnixPerm(%#o) = %v, want %v", tc.bits, got, tc.want)
 		}
 	}
 }
