@@ -157,7 +157,8 @@ func (c *jsonClient) once(ctx context.Context, op string, body []byte, out any) 
 		return decodeJSONError(resp, data)
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("%s %s: decoding the answer: %w", c.svc.endpointPrefix, op, err)
+		// jsonErr: a syntax error quotes the answer's text, which may be the secret.
+		return fmt.Errorf("%s %s: decoding the answer: %s", c.svc.endpointPrefix, op, jsonErr(err))
 	}
 	return nil
 }

@@ -91,3 +91,27 @@ func TestJSONEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// An answer that does not decode (a proxy or stand-in endpoint that sends a value as a
+// number, say) is an error that never quotes the answer: it holds the secret.
+func TestJSONClientDecodeErrorHidesValue(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Header.Get("X-Amz-Target") {
+		case "AmazonSSM.GetParameter":
+			_, _ = w.Write([]byte(`{"Parameter":{"Name":"/p","Value":918273645}}`))
+		default:
+			_, _ = w.Write([]byte(`{"SecretString":"a",918273645}`))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	cfg := aws.Config{Region: "eu-west-1", BaseEndpoint: aws.String(srv.URL), RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider("AK", "SK", "")}
+	_, err := newJSONClient(cfg, ssmService).GetParameter(context.Background(), "/p")
+	if err == nil || strings.Contains(err.Error(), "918273645") {
+		t.Errorf("GetParameter with a number value: error %v; want one without the value", err)
+	}
+	_, _, err = newJSONClient(cfg, secretsManagerService).GetSecretValue(context.Background(), "s")
+	if err == nil || strings.Contains(err.Error(), "918273645") || strings.Contains(err.Error(), "'9'") {
+		t.Errorf("GetSecretValue with a malformed answer: error %v; want one without any of it", err)
+	}
+}

@@ -119,9 +119,11 @@ func (rt *Runtime) PrepareCommand() (Cmd, error) {
 	}
 	argv[0] = resolved
 	// What logs and the journal show: the resolved program and the unexpanded arguments. A
-	// program whose name came out of an expansion is shown as written.
+	// program whose name came out of an expansion, or that was found in a directory of a
+	// PATH that is not the plan's own text (fetched or expanded), is shown as written.
 	prog := resolved
-	if expanded0 != c.Argv[0] {
+	pathShown := strings.HasPrefix(expanded0, "/") || rt.shownEnv("PATH") == "PATH="+envValue(rt.Env, "PATH")
+	if expanded0 != c.Argv[0] || !pathShown {
 		prog = c.Argv[0]
 	}
 	shown := append([]string{prog}, c.Argv[1:]...)

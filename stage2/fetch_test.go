@@ -99,3 +99,21 @@ func TestFetchInOrderFirstError(t *testing.T) {
 		t.Fatalf("write error %v", err)
 	}
 }
+
+// A panic while fetching or writing one object (an SDK bug on a malformed answer, a host
+// bug) is that entry's error, as it was when the step ran the fetch itself under the step
+// runner's recover: a goroutine's panic would end PID 1.
+func TestFetchPanicIsError(t *testing.T) {
+	entries := []fileEntry{
+		{label: "s3://b/ok", fetch: func(context.Context) ([]byte, error) { return []byte("x"), nil }},
+		{label: "s3://b/bad", fetch: func(context.Context) ([]byte, error) { panic("nil answer") }},
+	}
+	err := fetchAll(context.Background(), entries, func(int, []byte) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "s3://b/bad") || !strings.Contains(err.Error(), "panic") {
+		t.Fatalf("fetch panic: error %v, want one naming s3://b/bad and the panic", err)
+	}
+	err = fetchAll(context.Background(), entries[:1], func(int, []byte) error { panic("write bug") })
+	if err == nil || !strings.Contains(err.Error(), "s3://b/ok") || !strings.Contains(err.Error(), "panic") {
+		t.Fatalf("write panic: error %v, want one naming s3://b/ok and the panic", err)
+	}
+}

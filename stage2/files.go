@@ -200,6 +200,21 @@ func (rt *Runtime) writeEntries(ctx context.Context, v plan.Volume, entries []fi
 // and at most 16 fetched objects are in memory.
 var fetchSlots = make(chan struct{}, 16)
 
+// fetchOne fetches e and writes it. A panic is e's error: this runs on its own goroutine,
+// outside the step runner's recover, and a panic there would end PID 1.
+func fetchOne(ctx context.Context, e fileEntry, write func(data []byte) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s: panic: %v", e.label, p)
+		}
+	}()
+	data, err := e.fetch(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %s", e.label, awsErr(err))
+	}
+	return write(data)
+}
+
 // fetchAll fetches the entries and writes each (write runs concurrently; the host's
 // beneath-writes are safe for that), at most cap(fetchSlots) at a time, in entry order of
 // starting. The error reported is the first in entry order, as a one-by-one loop would
@@ -227,12 +242,7 @@ func fetchAll(ctx context.Context, entries []fileEntry, write func(k int, data [
 		go func() {
 			defer wg.Done()
 			defer func() { <-fetchSlots }()
-			data, err := e.fetch(ctx)
-			if err != nil {
-				err = fmt.Errorf("%s: %s", e.label, awsErr(err))
-			} else {
-				err = write(k, data)
-			}
+			err := fetchOne(ctx, e, func(data []byte) error { return write(k, data) })
 			if err != nil {
 				errs[k] = err
 				for f := failed.Load(); int64(k) < f && !failed.CompareAndSwap(f, int64(k)); f = failed.Load() {

@@ -3,6 +3,7 @@ package stage2
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/netip"
 	"strconv"
@@ -25,6 +26,8 @@ const (
 	hostsPath    = "/etc/hosts"
 	hostnamePath = "/etc/hostname"
 	nrOpenPath   = "/proc/sys/fs/nr_open"
+	// maxHostsSize bounds the /etc/hosts PID 1 reads to add its lines.
+	maxHostsSize = 1 << 20
 )
 
 // CommandHome is the home step: HOME in the command's environment (after the init scripts,
@@ -171,6 +174,10 @@ func (rt *Runtime) writeHosts() error {
 	case err == nil && fi.Mode()&fs.ModeSymlink != 0:
 		console.Infof("container parity: %s is a symlink; left as the image has it", hostsPath)
 		return nil
+	case err == nil && fi.Size() > maxHostsSize:
+		// Never read into PID 1's memory: on a root disk that persists, the file may be the
+		// run-as user's, grown (or made sparse) to any size.
+		return fmt.Errorf("%s is %d bytes (a hosts file is far below %d KiB); left as it is", hostsPath, fi.Size(), maxHostsSize>>10)
 	case err == nil:
 		perm = fi.Mode().Perm()
 		uid, gid = ownerOf(fi)

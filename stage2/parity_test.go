@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -167,5 +168,41 @@ func TestReplayContainerParity(t *testing.T) {
 				t.Errorf("journal has no rlimit NOFILE=1048576:\n%s", j)
 			}
 		})
+	}
+}
+
+// An /etc/hosts far larger than any hosts file (one the run-as user owns on a root disk that
+// persists, grown or made sparse between boots) is left as it is, never read into PID 1's
+// memory: a 64 MiB file here stands for one of gigabytes.
+func TestContainerFilesHugeHosts(t *testing.T) {
+	dir := t.TempDir()
+	h, err := NewSandboxHost(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	if err := os.MkdirAll(filepath.Join(dir, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const size = 64 << 20
+	hosts := filepath.Join(dir, "etc/hosts")
+	if err := os.WriteFile(hosts, []byte("127.0.0.1 localhost\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(hosts, size); err != nil { // sparse: no disk used
+		t.Fatal(err)
+	}
+	rt := &Runtime{Plan: &plan.Plan{Network: plan.Network{Address: "10.0.1.5/24", Hostname: "ip-10-0-1-5"}}, Host: h}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if err := rt.ContainerFiles(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if fi, err := os.Stat(hosts); err != nil || fi.Size() != size {
+		t.Errorf("huge /etc/hosts was rewritten: %v, %v", fi.Size(), err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > size/4 {
+		t.Errorf("the container-files step allocated %d bytes for a %d-byte /etc/hosts: it read it", got, size)
 	}
 }

@@ -133,6 +133,16 @@ func TestSecretsNeverLeak(t *testing.T) {
 				p.EnvFrom = append(p.EnvFrom, plan.EnvFrom{Kind: "secrets-manager", SecretID: "sec/path"})
 				p.Command.Argv = []string{"nope"}
 			}},
+		// The program is found in a directory that PATH (fetched, so maybe a secret) names:
+		// logs and the journal show it as written, not where it was found.
+		{name: "program found through a PATH from env-from", noErr: true,
+			edit: func(f *fixture, p *plan.Plan) {
+				f.secret("sec/path", `{"PATH":"/`+leakDirSecret+`"}`)
+				f.file("/"+leakDirSecret+"/app", 0o755, "")
+				p.Env = p.Env[1:]
+				p.EnvFrom = append(p.EnvFrom, plan.EnvFrom{Kind: "secrets-manager", SecretID: "sec/path"})
+				p.Command.Argv = []string{"app", "--password=$(DB_PASS)"}
+			}},
 		{name: "missing absolute command built from a secret", want: "command /opt/$(DIR)/app: No such file or directory",
 			edit: func(f *fixture, p *plan.Plan) { p.Command.Argv = []string{"/opt/$(DIR)/app", "$(DB_PASS)"} }},
 		{name: "program found through a secret, execve fails", want: "execve failed: /opt/$(DIR)/app: Exec format error",
