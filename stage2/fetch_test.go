@@ -117,3 +117,58 @@ func TestFetchPanicIsError(t *testing.T) {
 		t.Fatalf("write panic: error %v, want one naming s3://b/ok and the panic", err)
 	}
 }
+
+// Big objects are fetched fewer at a time: the bytes held at once stay within the memory
+// budget (three 10 MiB objects fit in 32 MiB, a fourth waits), while small ones still go 16
+// at a time (TestFetchInOrderConcurrent).
+func TestFetchMemoryBudget(t *testing.T) {
+	const n = 8
+	size := int64(maxObjectSize)
+	fit := int32(fetchMemoryBudget / size) // 3
+	var inflight, most atomic.Int32
+	release := make(chan struct{})
+	var once sync.Once
+	entries := make([]fileEntry, n)
+	for k := range entries {
+		entries[k] = fileEntry{label: fmt.Sprintf("e%d", k), size: size, fetch: func(ctx context.Context) ([]byte, error) {
+			c := inflight.Add(1)
+			defer inflight.Add(-1)
+			for m := most.Load(); c > m && !most.CompareAndSwap(m, c); m = most.Load() {
+			}
+			if c == fit {
+				// The budget is spent: nothing more may be charged until one finishes.
+				if fetchMemory.TryAcquire(fetchMemoryBudget - int64(fit)*size + 1) {
+					fetchMemory.Release(fetchMemoryBudget - int64(fit)*size + 1)
+					t.Errorf("%d big fetches in flight but the budget is not spent", c)
+				}
+				once.Do(func() { close(release) })
+			}
+			select { // bounded
+			case <-release:
+			case <-time.After(10 * time.Second):
+				return nil, errors.New("never had the budget's worth in flight")
+			}
+			return []byte{byte(k)}, nil
+		}}
+	}
+	written := atomic.Int32{}
+	if err := fetchAll(context.Background(), entries, func(int, []byte) error { written.Add(1); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if most.Load() != fit || written.Load() != n {
+		t.Fatalf("at most %d big fetches in flight (want %d), %d written (want %d)", most.Load(), fit, written.Load(), n)
+	}
+	// Everything was given back.
+	if !fetchMemory.TryAcquire(fetchMemoryBudget) {
+		t.Fatal("the memory budget was not released")
+	}
+	fetchMemory.Release(fetchMemoryBudget)
+}
+
+func TestFetchCharge(t *testing.T) {
+	for _, tc := range []struct{ size, want int64 }{{0, fetchMinCharge}, {1, fetchMinCharge}, {1 << 20, 1 << 20}, {maxObjectSize, maxObjectSize}, {1 << 40, maxObjectSize}} {
+		if got := fetchCharge(tc.size); got != tc.want {
+			t.Errorf("fetchCharge(%d) = %d, want %d", tc.size, got, tc.want)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/bootplan/bootplan/internal/console"
 	"github.com/bootplan/bootplan/internal/graph"
@@ -26,6 +27,7 @@ import (
 type fileEntry struct {
 	rel   string
 	label string // source name for errors ("s3://b/k", "ssm:/p/x")
+	size  int64  // expected size (S3's listing), for the memory budget; 0: small (a parameter, a secret)
 	fetch func(ctx context.Context) ([]byte, error)
 }
 
@@ -196,9 +198,21 @@ func (rt *Runtime) writeEntries(ctx context.Context, v plan.Volume, entries []fi
 }
 
 // fetchSlots bounds the objects fetched and written at once across the whole boot (every
-// file volume shares it): 16 requests keep a 25 ms-latency link busy without flooding it,
-// and at most 16 fetched objects are in memory.
+// file volume shares it): 16 requests keep a 25 ms-latency link busy without flooding it.
 var fetchSlots = make(chan struct{}, 16)
+
+// fetchMemory bounds the bytes of fetched objects PID 1 holds at once, across the boot: 16
+// objects of up to 10 MiB would otherwise be 160 MiB (more with the read buffers' growth) on
+// a 512 MiB instance. Each fetch holds its expected size (at least fetchMinCharge, at most
+// maxObjectSize) from before its request until its file is written.
+var fetchMemory = semaphore.NewWeighted(fetchMemoryBudget)
+
+const (
+	fetchMemoryBudget = 32 << 20
+	fetchMinCharge    = 64 << 10 // an SSM parameter or a secret: at most 64 KiB
+)
+
+func fetchCharge(size int64) int64 { return min(max(size, fetchMinCharge), maxObjectSize) }
 
 // fetchOne fetches e and writes it. A panic is e's error: this runs on its own goroutine,
 // outside the step runner's recover, and a panic there would end PID 1.
@@ -229,8 +243,14 @@ func fetchAll(ctx context.Context, entries []fileEntry, write func(k int, data [
 		if int64(k) > failed.Load() {
 			break
 		}
+		charge := fetchCharge(e.size)
 		select {
 		case fetchSlots <- struct{}{}:
+			if err := fetchMemory.Acquire(ctx, charge); err != nil {
+				<-fetchSlots
+				errs[k] = fmt.Errorf("%s: %w", e.label, ctx.Err())
+				failed.Store(min(failed.Load(), int64(k)))
+			}
 		case <-ctx.Done():
 			errs[k] = fmt.Errorf("%s: %w", e.label, ctx.Err())
 			failed.Store(min(failed.Load(), int64(k)))
@@ -241,7 +261,7 @@ func fetchAll(ctx context.Context, entries []fileEntry, write func(k int, data [
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-fetchSlots }()
+			defer func() { fetchMemory.Release(charge); <-fetchSlots }()
 			err := fetchOne(ctx, e, func(data []byte) error { return write(k, data) })
 			if err != nil {
 				errs[k] = err
@@ -281,7 +301,7 @@ func (rt *Runtime) s3Volume(ctx context.Context, v plan.Volume) error {
 			if err != nil {
 				return fmt.Errorf("s3://%s/%s: %w", v.Bucket, key, err)
 			}
-			entries = append(entries, fileEntry{rel: rel, label: "s3://" + v.Bucket + "/" + key,
+			entries = append(entries, fileEntry{rel: rel, label: "s3://" + v.Bucket + "/" + key, size: aws.ToInt64(o.Size),
 				fetch: func(ctx context.Context) ([]byte, error) { return rt.getS3Object(ctx, v.Bucket, key) }})
 		}
 	}
