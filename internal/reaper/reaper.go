@@ -98,6 +98,10 @@ type Reaper struct {
 	order     []int // unclaimed pids, oldest first (may hold stale pids)
 	changed   chan struct{}
 	reaped    uint64
+	// busy: a reap pass is running; exits it took from the kernel may not be dispatched yet.
+	busy bool
+	// beforeDispatch, when set (tests), runs in a pass between wait4 and dispatch.
+	beforeDispatch func()
 
 	orphans  atomic.Uint64
 	onOrphan atomic.Pointer[func(Status)]
@@ -115,18 +119,22 @@ type Reaper struct {
 
 // New starts the reaper goroutine and returns it. Only one Reaper may run in a process.
 // Exits that happened before New (a SIGCHLD nobody listened for) are reaped right away.
-func New() *Reaper {
+func New() *Reaper { return newReaper(nil) }
+
+// newReaper is New with a test hook run in every pass between wait4 and dispatch.
+func newReaper(beforeDispatch func()) *Reaper {
 	r := &Reaper{
-		waiters:      map[int][]chan Status{},
-		unclaimed:    map[int]unclaimed{},
-		changed:      make(chan struct{}),
-		UnclaimedMax: DefaultUnclaimedMax,
-		UnclaimedTTL: DefaultUnclaimedTTL,
-		sigc:         make(chan os.Signal, 1),
-		stop:         make(chan struct{}),
-		done:         make(chan struct{}),
-		kick:         make(chan struct{}, 1),
-		now:          time.Now,
+		beforeDispatch: beforeDispatch,
+		waiters:        map[int][]chan Status{},
+		unclaimed:      map[int]unclaimed{},
+		changed:        make(chan struct{}),
+		UnclaimedMax:   DefaultUnclaimedMax,
+		UnclaimedTTL:   DefaultUnclaimedTTL,
+		sigc:           make(chan os.Signal, 1),
+		stop:           make(chan struct{}),
+		done:           make(chan struct{}),
+		kick:           make(chan struct{}, 1),
+		now:            time.Now,
 	}
 	signal.Notify(r.sigc, unix.SIGCHLD)
 	started := make(chan struct{})
@@ -185,10 +193,18 @@ func (r *Reaper) Kick() {
 
 // reapAll reaps until wait4 reports nothing left, dispatching in batches.
 func (r *Reaper) reapAll() {
+	r.mu.Lock()
+	r.busy = true
+	r.mu.Unlock()
 	defer func() {
 		if p := recover(); p != nil {
 			fmt.Fprintf(os.Stderr, "reaper: panic: %v\n", p)
 		}
+		r.mu.Lock()
+		r.busy = false
+		close(r.changed)
+		r.changed = make(chan struct{})
+		r.mu.Unlock()
 	}()
 	var batch []Status
 	for {
@@ -201,6 +217,9 @@ func (r *Reaper) reapAll() {
 			break
 		}
 		batch = append(batch, Status{Pid: pid, WaitStatus: ws})
+		if r.beforeDispatch != nil {
+			r.beforeDispatch()
+		}
 		if len(batch) >= 256 {
 			r.dispatch(batch)
 			batch = batch[:0]
@@ -332,17 +351,26 @@ func HasChildren() bool {
 	}
 }
 
-// WaitAll returns once the process has no child left at all (every one reaped), or with
-// ctx's error.
+// WaitAll returns once the process has no child left at all (every one reaped and its exit
+// dispatched: waiters told, orphans counted), or with ctx's error.
 func (r *Reaper) WaitAll(ctx context.Context) error {
 	for {
 		r.mu.Lock()
 		changed := r.changed
 		r.mu.Unlock()
 		if !HasChildren() {
-			return nil
+			// The kernel has none left, but a pass may have taken the last exits and not
+			// dispatched them yet: it set busy before its first wait4, so busy read now
+			// (after HasChildren) covers every exit reaped before that check.
+			r.mu.Lock()
+			busy := r.busy
+			r.mu.Unlock()
+			if !busy {
+				return nil
+			}
+		} else {
+			r.Kick() // a zombie left by a coalesced SIGCHLD is reaped now, not later
 		}
-		r.Kick() // a zombie left by a coalesced SIGCHLD is reaped now, not later
 		select {
 		case <-changed:
 		case <-ctx.Done():

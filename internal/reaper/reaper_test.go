@@ -3,6 +3,7 @@ package reaper
 import (
 	"context"
 	"os"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -102,5 +103,51 @@ func TestStartWait(t *testing.T) {
 	}
 	if r.Live() != 0 {
 		t.Fatalf("live = %d", r.Live())
+	}
+}
+
+// WaitAll returns only once every exit a pass took from the kernel is dispatched (waiters
+// told, orphans counted): the last exits leave the kernel before dispatch runs, and a
+// caller that read Orphans() right after WaitAll sometimes saw 9983 of 10000.
+func TestWaitAllWaitsForDispatch(t *testing.T) {
+	reached := make(chan struct{}, 1)
+	release := make(chan struct{})
+	var once sync.Once
+	open := func() { once.Do(func() { close(release) }) }
+	r := newReaper(func() {
+		select {
+		case reached <- struct{}{}:
+		default:
+		}
+		<-release
+	})
+	defer r.Stop()
+	defer open()
+	if _, err := syscall.ForkExec("/bin/true", []string{"true"}, &syscall.ProcAttr{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-reached:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reaper never reaped the child")
+	}
+	if HasChildren() {
+		t.Fatal("the child is still in the kernel after wait4")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- r.WaitAll(ctx) }()
+	select { // bounded: WaitAll gets every chance to return too early
+	case err := <-done:
+		t.Fatalf("WaitAll returned (%v) with the exit not dispatched (orphans %d)", err, r.Orphans())
+	case <-time.After(300 * time.Millisecond):
+	}
+	open()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if r.Orphans() != 1 {
+		t.Fatalf("orphans = %d right after WaitAll, want 1", r.Orphans())
 	}
 }
