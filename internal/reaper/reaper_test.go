@@ -3,6 +3,8 @@ package reaper
 import (
 	"context"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -102,5 +104,74 @@ func TestStartWait(t *testing.T) {
 	}
 	if r.Live() != 0 {
 		t.Fatalf("live = %d", r.Live())
+	}
+}
+
+// zombie reports whether pid is a zombie (exited, not yet reaped).
+func zombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && i+2 < len(s) && s[i+2] == 'Z'
+}
+
+// More exits than one dispatch batch (256) in a single pass: each exit is counted, kept for
+// a later Wait and reported to the orphan hook exactly once, and nothing is logged. The
+// children are zombies before the pass starts, so one reapAll sees all of them.
+func TestOnePassOverSeveralBatches(t *testing.T) {
+	const n = 600
+	pids := make([]int, n)
+	for i := range pids {
+		pid, err := syscall.ForkExec("/bin/true", []string{"true"}, &syscall.ProcAttr{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids[i] = pid
+	}
+	for _, pid := range pids { // bounded: each child exits at once
+		for i := 0; !zombie(pid); i++ {
+			if i == 10000 {
+				t.Fatalf("pid %d did not exit", pid)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	r := &Reaper{waiters: map[int][]chan Status{}, unclaimed: map[int]unclaimed{}, changed: make(chan struct{}),
+		UnclaimedMax: DefaultUnclaimedMax, UnclaimedTTL: DefaultUnclaimedTTL, now: time.Now}
+	hooked := map[int]int{}
+	r.OnOrphan(func(st Status) { hooked[st.Pid]++ })
+
+	// Nothing is written to stderr unless the pass panics.
+	stderr := os.Stderr
+	logf, err := os.CreateTemp(t.TempDir(), "stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Stderr = logf
+	r.reapAll()
+	os.Stderr = stderr
+
+	if got := r.Reaped(); got != n {
+		t.Errorf("reaped %d, want %d", got, n)
+	}
+	if got := r.Orphans(); got != n {
+		t.Errorf("orphans %d, want %d", got, n)
+	}
+	if len(r.unclaimed) != n || len(hooked) != n {
+		t.Errorf("kept %d unclaimed exits, hook saw %d pids, want %d", len(r.unclaimed), len(hooked), n)
+	}
+	for _, pid := range pids {
+		if hooked[pid] != 1 {
+			t.Fatalf("hook called %d times for pid %d", hooked[pid], pid)
+		}
+		if st := recv(t, r.Wait(pid)); st.Pid != pid || st.String() != "exited 0" {
+			t.Fatalf("Wait(%d) = %v", pid, st)
+		}
+	}
+	if b, _ := os.ReadFile(logf.Name()); len(b) != 0 {
+		t.Errorf("stderr: %q", b)
 	}
 }
