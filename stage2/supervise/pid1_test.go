@@ -145,7 +145,7 @@ func helperOrphans(cfg helperConfig) int {
 	if err := r.WaitAll(ctx); err != nil {
 		fmt.Println("helper:", err)
 	}
-	fmt.Printf("RESULT orphans=%d zombies=%d live=%d elapsed_ms=%d\n", r.Orphans(), zombies(), r.Live(),
+	fmt.Printf("RESULT orphans=%d reaped=%d zombies=%d live=%d elapsed_ms=%d\n", r.Orphans(), r.Reaped(), zombies(), r.Live(),
 		time.Since(start).Milliseconds())
 	return 0
 }
@@ -246,14 +246,14 @@ func mustContain(t *testing.T, out string, subs ...string) {
 
 func TestPID1ReapsTenThousandOrphans(t *testing.T) {
 	out := runPID1(t, "orphans", helperConfig{Orphans: 10000}, 120*time.Second)
-	m := regexp.MustCompile(`RESULT orphans=(\d+) zombies=(\d+) live=(\d+) elapsed_ms=(\d+)`).FindStringSubmatch(out)
+	m := regexp.MustCompile(`RESULT orphans=(\d+) reaped=(\d+) zombies=(\d+) live=(\d+) elapsed_ms=(\d+)`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatal("no result line")
 	}
-	orphans, _ := strconv.Atoi(m[1])
-	ms, _ := strconv.Atoi(m[4])
-	if orphans < 10000 || m[2] != "0" || m[3] != "0" {
-		t.Fatalf("orphans=%s zombies=%s live=%s", m[1], m[2], m[3])
+	ms, _ := strconv.Atoi(m[5])
+	// Exactly the spawner's 10000 children are orphans; the spawner itself was registered.
+	if m[1] != "10000" || m[2] != "10001" || m[3] != "0" || m[4] != "0" {
+		t.Fatalf("orphans=%s reaped=%s zombies=%s live=%s, want 10000, 10001, 0, 0", m[1], m[2], m[3], m[4])
 	}
 	if ms > 60000 {
 		t.Fatalf("took %d ms", ms)
