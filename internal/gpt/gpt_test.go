@@ -176,3 +176,25 @@ func TestCorruptHeader(t *testing.T) {
 		t.Fatalf("corrupt entries: %v", err)
 	}
 }
+
+// The common EC2 case: the root volume is exactly the image's size. The root partition ends
+// at the last usable LBA, which is not aligned, so the aligned end lies below it: Grow must
+// write nothing and keep the partition as it is, never shrink it.
+func TestGrowSameSizeDiskIsNoOp(t *testing.T) {
+	const sectors = 64 << 20 / ss
+	const rootLast = sectors - 34 - 1 // 131037
+	p := makeImage(t, sectors, [][2]uint64{{2048, 4095}, {4096, rootLast}}, []string{"efi", "root"})
+	tb := load(t, p)
+	writes, last, err := tb.Grow(2, sectors, 2048)
+	if err != nil || writes != nil || last != rootLast {
+		t.Fatalf("Grow on a same-size disk: %d writes, last %d, %v; want no writes, last %d", len(writes), last, err, rootLast)
+	}
+	// One alignment unit more gains 34 sectors only (less than 2048): still nothing written.
+	if writes, last, err = tb.Grow(2, sectors+2048, 2048); err != nil || writes != nil || last != rootLast {
+		t.Fatalf("Grow by 2048 sectors: %d writes, last %d, %v; want none", len(writes), last, err)
+	}
+	// Two units more: the partition ends at the last aligned LBA, 133119.
+	if writes, last, err = tb.Grow(2, sectors+4096, 2048); err != nil || len(writes) != 4 || last != 133119 {
+		t.Fatalf("Grow by 4096 sectors: %d writes, last %d, %v; want 4 writes, last 133119", len(writes), last, err)
+	}
+}
