@@ -86,6 +86,19 @@ func TestInterpolation(t *testing.T) {
 	})
 }
 
+// Each escaped character alone (the fast path must notice every one of them), with plain
+// text around it, and text with none of them, which comes back unchanged.
+func TestEscapeHTMLEachCharacter(t *testing.T) {
+	for in, want := range map[string]string{
+		"'": "&#39;", "\"": "&quot;", "&": "&amp;", "<": "&lt;", ">": "&gt;", "\x00": "\uFFFD",
+		"it's": "it&#39;s", "plain text, no entity": "plain text, no entity", "": "",
+	} {
+		if got := EscapeHTML(in); got != want {
+			t.Errorf("EscapeHTML(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestFloat64(t *testing.T) {
 	for _, tc := range []struct {
 		v    any
