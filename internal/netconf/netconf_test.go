@@ -193,6 +193,17 @@ func TestInterpret(t *testing.T) {
 		{"tiny mtu ignored", ack(yi, mask24, dhcpv4.WithGeneric(dhcpv4.OptionInterfaceMTU, []byte{0, 20})), Lease{
 			Address: pfx("10.0.1.25/24"), Notes: []string{"MTU 20 ignored (below 68)"},
 		}, ""},
+		// The boundary: 68 is the smallest IPv4 MTU and is used; 67 is not.
+		{"mtu 68 used", ack(yi, mask24, dhcpv4.WithGeneric(dhcpv4.OptionInterfaceMTU, []byte{0, 68})), Lease{
+			Address: pfx("10.0.1.25/24"), MTU: 68,
+		}, ""},
+		{"mtu 67 ignored", ack(yi, mask24, dhcpv4.WithGeneric(dhcpv4.OptionInterfaceMTU, []byte{0, 67})), Lease{
+			Address: pfx("10.0.1.25/24"), Notes: []string{"MTU 67 ignored (below 68)"},
+		}, ""},
+		// The high byte counts: 0x0100 is 256, not 0.
+		{"mtu 256", ack(yi, mask24, dhcpv4.WithGeneric(dhcpv4.OptionInterfaceMTU, []byte{1, 0})), Lease{
+			Address: pfx("10.0.1.25/24"), MTU: 256,
+		}, ""},
 		{"no mask: classful", ack(yi), Lease{
 			Address: pfx("10.0.1.25/8"), Notes: []string{"lease has no subnet mask; using the classful /8"},
 		}, ""},
