@@ -5,7 +5,7 @@ LDFLAGS   ?= -s -w
 STATICCHECK_VERSION ?= v0.8.2
 export CGO_ENABLED = 0
 
-.PHONY: all build test unit lint fuzz bench clean assets vm-test demo
+.PHONY: all build test unit lint fuzz bench clean assets vm-test demo mutate
 
 all: build
 
@@ -16,8 +16,10 @@ build:
 	@ls -l bin/init bin/bootplan | awk '{printf "size %-14s %6.2f MB\n", $$9, $$5/1048576}'
 	@test $$(stat -c %s bin/init) -lt 8388608 || { echo "bin/init is over 8 MB"; exit 1; }
 
-## test: lint, unit + replay tests, fuzz smoke, then the VM scenarios
-test: lint build unit fuzz vm-test
+## test: lint, unit + replay tests, fuzz smoke, then the VM scenarios. assets comes before
+## unit: it installs the mkfs tools and the kernel that unit tests need (under CI they fail
+## when something is missing, see internal/testneed).
+test: lint build assets unit fuzz vm-test
 
 ## unit: go test over every package (replay tests need moto_server: see README)
 unit:
@@ -56,6 +58,13 @@ vm-test: build assets
 ## demo: boot the example image, console live, powers off by itself
 demo: build assets
 	$(GO) run ./tests/cmd/demo
+
+## mutate: mutation testing (gremlins) of the packages that guard data and PID 1, one package
+## at a time, then the table of README "Mutation testing". Not in CI (minutes per package).
+## MUTATE_PKGS=internal/gpt narrows it; stage2 and stage2/supervise run per file
+## (MUTATE_FILES="rootgrow.go"); MUTATE_WORKERS=1 by default.
+mutate:
+	sh tests/mutate.sh
 
 ## bench: Go benchmarks of the boot's pure work (compile, codec, expansion, graph, probe)
 bench:

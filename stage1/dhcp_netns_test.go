@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bootplan/bootplan/internal/netconf"
+	"github.com/bootplan/bootplan/internal/testneed"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
@@ -78,10 +79,7 @@ func newNS(t *testing.T) *netns {
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("\n" + strings.Repeat("!", 72) + "\n!!! SKIPPED: the DHCP test needs root (network namespaces, veth).\n" +
-			"!!! Run it as root: sudo go test ./stage1\n" + strings.Repeat("!", 72))
-	}
+	testneed.Root(t, "the DHCP test creates network namespaces and veth pairs")
 }
 
 // dhcpServer answers DISCOVER/REQUEST like a small EC2 or QEMU server. nakFirst makes it

@@ -20,6 +20,7 @@ import (
 
 	"github.com/bootplan/bootplan/internal/console"
 	"github.com/bootplan/bootplan/internal/imds"
+	"github.com/bootplan/bootplan/internal/testneed"
 	"github.com/bootplan/bootplan/plan"
 	"github.com/bootplan/bootplan/tests/imdsmock"
 )
@@ -162,10 +163,7 @@ func disk(t *testing.T, tool string, size int64) []byte {
 		rand.Read(b)
 		return b
 	}
-	bin, err := exec.LookPath(tool)
-	if err != nil {
-		t.Skipf("SKIP: %s not installed: this case proves nothing here", tool)
-	}
+	bin := testneed.Tool(t, tool, "e2fsprogs xfsprogs btrfs-progs")
 	f := filepath.Join(t.TempDir(), "img")
 	os.WriteFile(f, nil, 0o600)
 	os.Truncate(f, size)

@@ -7,15 +7,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/bootplan/bootplan/internal/testneed"
 )
 
 // image makes a sparse file of size bytes and runs tool with args + the file on it.
 func image(t *testing.T, size int64, tool string, args ...string) []byte {
 	t.Helper()
-	path, err := exec.LookPath(tool)
-	if err != nil {
-		t.Skipf("SKIP: %s not installed (apt-get install e2fsprogs xfsprogs btrfs-progs util-linux): this test proves nothing here", tool)
-	}
+	path := testneed.Tool(t, tool, "e2fsprogs xfsprogs btrfs-progs util-linux")
 	f := filepath.Join(t.TempDir(), "disk.img")
 	if err := os.WriteFile(f, nil, 0o600); err != nil {
 		t.Fatal(err)

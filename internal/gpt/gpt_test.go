@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf16"
+
+	"github.com/bootplan/bootplan/internal/testneed"
 )
 
 const ss = 512
@@ -146,16 +148,13 @@ func TestGrowImage(t *testing.T) {
 		t.Fatalf("second grow: %d writes, last %d, %v", len(w), l, err)
 	}
 	// An independent reader agrees (util-linux partx checks the CRCs).
-	if partx, err := exec.LookPath("partx"); err == nil {
-		out, err := exec.Command(partx, "--show", "-g", "-o", "NR,START,END,NAME", p).CombinedOutput()
-		if err != nil {
-			t.Fatalf("partx: %v\n%s", err, out)
-		}
-		if !strings.Contains(string(out), "4096") || !strings.Contains(string(out), " root") || !strings.Contains(strings.Join(strings.Fields(string(out)), " "), "2 4096 "+strconv.FormatUint(last, 10)) {
-			t.Fatalf("partx sees:\n%s", out)
-		}
-	} else {
-		t.Log("partx not installed: independent check skipped")
+	partx := testneed.Tool(t, "partx", "util-linux")
+	out, err := exec.Command(partx, "--show", "-g", "-o", "NR,START,END,NAME", p).CombinedOutput()
+	if err != nil {
+		t.Fatalf("partx: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "4096") || !strings.Contains(string(out), " root") || !strings.Contains(strings.Join(strings.Fields(string(out)), " "), "2 4096 "+strconv.FormatUint(last, 10)) {
+		t.Fatalf("partx sees:\n%s", out)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/bootplan/bootplan/internal/testneed"
 )
 
 const depFixture = `kernel/net/bridge/br_netfilter.ko: kernel/net/bridge/bridge.ko kernel/net/802/stp.ko kernel/net/llc/llc.ko
@@ -194,7 +196,7 @@ func TestIndex(t *testing.T) {
 func TestRealKernel(t *testing.T) {
 	dirs, _ := filepath.Glob("../../.cache/kernel/lib/modules/*")
 	if len(dirs) == 0 {
-		t.Skip("SKIP: no kernel under .cache/kernel (make assets): real modules.dep not checked")
+		testneed.Missing(t, "no kernel under .cache/kernel (make assets): real modules.dep not checked")
 	}
 	root, _ := filepath.Abs("../../.cache/kernel")
 	ix, err := Open(os.ReadFile, root, filepath.Base(dirs[0]))

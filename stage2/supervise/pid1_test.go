@@ -26,6 +26,7 @@ import (
 	"github.com/bootplan/bootplan/internal/console"
 	"github.com/bootplan/bootplan/internal/imds"
 	"github.com/bootplan/bootplan/internal/reaper"
+	"github.com/bootplan/bootplan/internal/testneed"
 	"github.com/bootplan/bootplan/plan"
 	"github.com/bootplan/bootplan/stage2"
 	"golang.org/x/sys/unix"
@@ -205,13 +206,7 @@ func helperSupervise(cfg helperConfig) int {
 // runPID1 runs the helper in new PID and mount namespaces and returns its output.
 func runPID1(t *testing.T, mode string, cfg helperConfig, timeout time.Duration) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		msg := "\n\n!!!!!!!! SKIPPING PID 1 SUPERVISOR TEST: needs root to create PID and mount namespaces !!!!!!!!\n\n"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg + "(CI is set: this test must run)")
-		}
-		t.Skip(msg)
-	}
+	testneed.Root(t, "the PID 1 supervisor tests create PID and mount namespaces")
 	b, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
