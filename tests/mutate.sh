@@ -23,7 +23,8 @@ OUT=.cache/mutate
 mkdir -p "$OUT"
 
 GREMLINS="$($GO env GOPATH)/bin/gremlins"
-if ! "$GREMLINS" --version 2>/dev/null | grep -q "${GREMLINS_VERSION#v}"; then
+# (go install builds report version "dev": the module version is in the build info)
+if ! $GO version -m "$GREMLINS" 2>/dev/null | grep -q "^[[:space:]]*mod[[:space:]].*gremlins[[:space:]]*$GREMLINS_VERSION[[:space:]]"; then
 	echo "mutate: installing gremlins $GREMLINS_VERSION"
 	$GO install "github.com/go-gremlins/gremlins/cmd/gremlins@$GREMLINS_VERSION"
 fi

@@ -68,16 +68,17 @@ func spawnAndLeave(n string) {
 
 // helperConfig is what the outer test asks the PID 1 helper to do.
 type helperConfig struct {
-	Main          []string
-	GraceMS       int
-	Services      []plan.Service
-	IMDS          string
-	SpotMS        int
-	RestartBaseMS int
-	RestartCapMS  int
-	Volumes       []plan.Volume
-	Orphans       int
-	Reboot        bool // the plan's command.reboot
+	Main           []string
+	GraceMS        int
+	Services       []plan.Service
+	IMDS           string
+	SpotMS         int
+	RestartBaseMS  int
+	RestartCapMS   int
+	RestartResetMS int
+	Volumes        []plan.Volume
+	Orphans        int
+	Reboot         bool // the plan's command.reboot
 }
 
 func setupNamespace() error {
@@ -180,6 +181,7 @@ func helperSupervise(cfg helperConfig) int {
 	c.SpotInterval = time.Duration(cfg.SpotMS) * time.Millisecond
 	c.RestartBase = time.Duration(cfg.RestartBaseMS) * time.Millisecond
 	c.RestartCap = time.Duration(cfg.RestartCapMS) * time.Millisecond
+	c.RestartReset = time.Duration(cfg.RestartResetMS) * time.Millisecond
 	c.KillOthers = &yes
 	c.PowerOff = func(reboot bool) {
 		var ops []string
@@ -334,6 +336,27 @@ func TestPID1ForwardsSignals(t *testing.T) {
 	script := `trap 'echo GOT-USR1; exit 7' USR1; trap 'echo GOT-HUP' HUP; kill -HUP 1; sleep 0.3; kill -USR1 1; i=0; while [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done`
 	out := runPID1(t, "supervise", helperConfig{Main: []string{"/bin/sh", "-c", script}, GraceMS: 2000}, 30*time.Second)
 	mustContain(t, out, "GOT-HUP", "GOT-USR1", "main process exited: exited 7", "POWEROFF")
+}
+
+// The backoff measures each run from its own start: quick crashes double the delay up to the
+// cap however long the service has been crash-looping in all, and one run as long as the
+// reset period brings the delay back to the base. Run 4 sleeps 1.2 s (reset 1 s); the others
+// exit at once.
+func TestPID1ServiceBackoffResetsAfterALongRun(t *testing.T) {
+	count := t.TempDir() + "/runs"
+	script := `n=$(cat ` + count + ` 2>/dev/null || echo 0); n=$((n+1)); echo $n >` + count + `; [ $n -eq 4 ] && sleep 1.2; exit 4`
+	out := runPID1(t, "supervise", helperConfig{
+		Main:    []string{"/bin/sh", "-c", "sleep 6"},
+		GraceMS: 2000, RestartBaseMS: 100, RestartCapMS: 400, RestartResetMS: 1000,
+		Services: []plan.Service{{Name: "crashy", Enabled: true, Optional: true, Argv: []string{"/bin/sh", "-c", script}}},
+	}, 60*time.Second)
+	var delays []string
+	for _, m := range regexp.MustCompile(`service crashy exited: exited 4; restarting in (\S+)`).FindAllStringSubmatch(out, -1) {
+		delays = append(delays, m[1])
+	}
+	if len(delays) < 7 || strings.Join(delays[:7], " ") != "100ms 200ms 400ms 100ms 200ms 400ms 400ms" {
+		t.Fatalf("restart delays %v, want 100ms 200ms 400ms 100ms 200ms 400ms 400ms first", delays)
+	}
 }
 
 func TestPID1ServiceRestartBackoff(t *testing.T) {
