@@ -175,3 +175,35 @@ func TestOnePassOverSeveralBatches(t *testing.T) {
 		t.Errorf("stderr: %q", b)
 	}
 }
+
+// With no room for unclaimed exits (UnclaimedMax 0) an exit is dropped at once and the
+// order list ends empty.
+func TestKeepNothing(t *testing.T) {
+	r := &Reaper{waiters: map[int][]chan Status{}, unclaimed: map[int]unclaimed{}, UnclaimedMax: 0, now: time.Now}
+	r.keepLocked(Status{Pid: 1}, time.Unix(1000, 0))
+	if len(r.unclaimed) != 0 || len(r.order) != 0 {
+		t.Fatalf("kept %v, order %v; want nothing", r.unclaimed, r.order)
+	}
+}
+
+// A long run of exits nobody claims keeps the newest UnclaimedMax, in order, and the order
+// list's backing array stays bounded without being copied on every exit (it is compacted
+// once it exceeds 4×UnclaimedMax+64 entries).
+func TestKeepChurnIsBounded(t *testing.T) {
+	r := &Reaper{waiters: map[int][]chan Status{}, unclaimed: map[int]unclaimed{}, UnclaimedMax: 3, UnclaimedTTL: time.Minute, now: time.Now}
+	t0 := time.Unix(1000, 0)
+	pid := 0
+	keep := func() { pid++; r.keepLocked(Status{Pid: pid}, t0) }
+	for range 10000 {
+		keep()
+	}
+	if len(r.unclaimed) != 3 || len(r.order) != 3 || r.order[0] != 9998 || r.order[2] != 10000 {
+		t.Fatalf("kept %d, order %v; want 9998 9999 10000", len(r.unclaimed), r.order)
+	}
+	if c := cap(r.order); c > 2*(4*3+64) {
+		t.Fatalf("order capacity %d after 10000 exits", c)
+	}
+	if a := testing.AllocsPerRun(1000, keep); a > 0.5 {
+		t.Fatalf("%.2f allocations per kept exit: the order list is copied too often", a)
+	}
+}
