@@ -197,3 +197,97 @@ func TestGrowSameSizeDiskIsNoOp(t *testing.T) {
 		t.Fatalf("Grow by 4096 sectors: %d writes, last %d, %v; want 4 writes, last 133119", len(writes), last, err)
 	}
 }
+
+// primary returns the primary header sector and entry array of the image at p, with edit
+// applied to the header (its CRC recomputed).
+func primary(t *testing.T, p string, edit func(h []byte)) (sector, entries []byte) {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sector = append([]byte(nil), b[ss:2*ss]...)
+	if edit != nil {
+		edit(sector)
+		binary.LittleEndian.PutUint32(sector[16:], headerCRC(sector[:92]))
+	}
+	return sector, b[2*ss : 2*ss+128*128]
+}
+
+// The header's bounds, each at its limit: a 92-byte buffer holding a 92-byte header, at most
+// 16384 entries.
+func TestParseHeaderLimits(t *testing.T) {
+	p := makeImage(t, 8192, [][2]uint64{{2048, 8192 - 35}}, []string{"root"})
+	sector, _ := primary(t, p, nil)
+	if h, err := ParseHeader(sector[:92]); err != nil || h.HeaderSize != 92 || h.NumEntries != 128 {
+		t.Fatalf("92-byte header: %+v, %v", h, err)
+	}
+	if _, err := ParseHeader(sector[:91]); err == nil || err.Error() != `no GPT header (signature "EFI PART" missing)` {
+		t.Fatalf("91 bytes: %v", err)
+	}
+	for n, want := range map[uint32]string{16384: "", 16385: "GPT entry array 16385×128 is invalid"} {
+		s, _ := primary(t, p, func(h []byte) { binary.LittleEndian.PutUint32(h[80:], n) })
+		if _, err := ParseHeader(s); (err == nil) != (want == "") || err != nil && err.Error() != want {
+			t.Errorf("%d entries: %v, want %q", n, err, want)
+		}
+	}
+}
+
+// A partition with no name reads as "", not as 36 NULs.
+func TestEntryWithoutName(t *testing.T) {
+	p := makeImage(t, 8192, [][2]uint64{{2048, 4095}, {4096, 8192 - 35}}, []string{"", "root"})
+	es := load(t, p).Entries()
+	if len(es) != 2 || es[0].Name != "" || es[1].Name != "root" || es[0].Index != 1 || es[1].LastLBA != 8192-35 {
+		t.Fatalf("entries %+v", es)
+	}
+}
+
+// The disk-size guard of Grow at its limits, for the usual layout (first usable LBA 34, 32
+// sectors of entries): 68 sectors hold the GPT (nothing to grow), 67 do not. With a header
+// whose first usable LBA is 2, 66 sectors are too small for two entry arrays and the headers,
+// and 67 fail the next check instead (the entry array does not fit below LBA 2).
+func TestGrowDiskSizeLimits(t *testing.T) {
+	p := makeImage(t, 8192, [][2]uint64{{34, 8192 - 35}}, []string{"root"})
+	tb := load(t, p)
+	if w, last, err := tb.Grow(1, 68, 1); err != nil || w != nil || last != 8192-35 {
+		t.Errorf("68 sectors: %d writes, last %d, %v", len(w), last, err)
+	}
+	if _, _, err := tb.Grow(1, 67, 1); err == nil || err.Error() != "disk of 67 sectors is too small for its GPT" {
+		t.Errorf("67 sectors: %v", err)
+	}
+	sector, entries := primary(t, p, func(h []byte) { binary.LittleEndian.PutUint64(h[40:], 2) })
+	tb2, err := Parse(sector, entries, ss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n, want := range map[uint64]string{
+		66: "disk of 66 sectors is too small for its GPT",
+		67: "GPT entry array at LBA 2 does not lie between the header and the first usable LBA 2",
+	} {
+		if _, _, err := tb2.Grow(1, n, 1); err == nil || err.Error() != want {
+			t.Errorf("%d sectors, first usable 2: %v, want %q", n, err, want)
+		}
+	}
+}
+
+// Grow refuses a partition that another one overlaps or follows: growing it would write over
+// the other partition.
+func TestGrowRefusesOverlap(t *testing.T) {
+	const sectors = 8192
+	for _, tc := range []struct {
+		parts [][2]uint64
+		index int
+		want  string
+	}{
+		{[][2]uint64{{2048, 4095}, {4095, 6000}}, 1, "partition 1 is not the last one (partition 2 overlaps it)"},
+		{[][2]uint64{{2048, 4095}, {4096, 6000}}, 1, "partition 1 is not the last one (partition 2 starts after it)"},
+		{[][2]uint64{{4096, 6000}, {2048, 4096}}, 2, "partition 2 is not the last one (partition 1 overlaps it)"},
+		{[][2]uint64{{4096, 6000}, {2048, 4095}}, 1, ""}, // listed first, lies last: grown
+	} {
+		tb := load(t, makeImage(t, sectors, tc.parts, []string{"a", "b"}))
+		_, last, err := tb.Grow(tc.index, 4*sectors, 1)
+		if tc.want == "" && (err != nil || last != 4*sectors-34) || tc.want != "" && (err == nil || err.Error() != tc.want) {
+			t.Errorf("%v, grow %d: last %d, %v; want %q", tc.parts, tc.index, last, err, tc.want)
+		}
+	}
+}
