@@ -291,3 +291,26 @@ func TestGrowRefusesOverlap(t *testing.T) {
 		}
 	}
 }
+
+// A gain of exactly one alignment unit is made: with align 1, a partition ending one sector
+// before the last usable LBA grows by that sector.
+func TestGrowByExactlyOneUnit(t *testing.T) {
+	p := makeImage(t, 8192, [][2]uint64{{34, 8192 - 35}}, []string{"root"}) // last usable: 8158
+	if w, last, err := load(t, p).Grow(1, 8192, 1); err != nil || len(w) != 4 || last != 8192-34 {
+		t.Fatalf("Grow by one sector: %d writes, last %d, %v; want 4 writes, last %d", len(w), last, err, 8192-34)
+	}
+}
+
+// An entry array that runs into the first usable LBA (entries at LBA 3..34, first usable 34)
+// is refused.
+func TestGrowEntriesOverlapUsable(t *testing.T) {
+	p := makeImage(t, 8192, [][2]uint64{{2048, 8192 - 35}}, []string{"root"})
+	sector, entries := primary(t, p, func(h []byte) { binary.LittleEndian.PutUint64(h[72:], 3) })
+	tb, err := Parse(sector, entries, ss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := tb.Grow(1, 16384, 1); err == nil || err.Error() != "GPT entry array at LBA 3 does not lie between the header and the first usable LBA 34" {
+		t.Fatalf("Grow: %v", err)
+	}
+}
