@@ -361,3 +361,17 @@ func TestTokenAnswers(t *testing.T) {
 		t.Fatalf("%d token requests, want 2", n)
 	}
 }
+
+// The documented defaults: 60 s per Get, 6 h tokens, 1 MiB bodies, backoff 100 ms to 2 s,
+// 5 s per request.
+func TestDefaults(t *testing.T) {
+	c := New("http://x")
+	if c.deadline != 60*time.Second || c.ttl != 6*time.Hour || c.maxBody != 1<<20 ||
+		c.baseDelay != 100*time.Millisecond || c.maxDelay != 2*time.Second || c.reqTimeout != 5*time.Second {
+		t.Fatalf("defaults: %+v", c)
+	}
+	c = New("http://x", WithRequestTimeout(time.Second), WithBackoff(time.Millisecond, time.Minute))
+	if c.reqTimeout != time.Second || c.baseDelay != time.Millisecond || c.maxDelay != time.Minute {
+		t.Fatalf("options: %+v", c)
+	}
+}
