@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -373,5 +374,17 @@ func TestDefaults(t *testing.T) {
 	c = New("http://x", WithRequestTimeout(time.Second), WithBackoff(time.Millisecond, time.Minute))
 	if c.reqTimeout != time.Second || c.baseDelay != time.Millisecond || c.maxDelay != time.Minute {
 		t.Fatalf("options: %+v", c)
+	}
+}
+
+// A Get whose budget is already spent makes one attempt and says so.
+func TestGaveUpAfterOneAttempt(t *testing.T) {
+	s, c := newStatus(t, []int{http.StatusOK}, WithDeadline(0))
+	_, err := c.Get(context.Background(), "user-data")
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.HasPrefix(err.Error(), "IMDS user-data: gave up after 1 attempts in 0s: IMDS token: ") {
+		t.Fatalf("err = %v", err)
+	}
+	if n := s.tokens.Load() + s.gets.Load(); n != 0 {
+		t.Fatalf("%d requests reached the server", n)
 	}
 }
