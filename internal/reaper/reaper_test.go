@@ -142,7 +142,8 @@ func TestOnePassOverSeveralBatches(t *testing.T) {
 	r := &Reaper{waiters: map[int][]chan Status{}, unclaimed: map[int]unclaimed{}, changed: make(chan struct{}),
 		UnclaimedMax: DefaultUnclaimedMax, UnclaimedTTL: DefaultUnclaimedTTL, now: time.Now}
 	hooked := map[int]int{}
-	r.OnOrphan(func(st Status) { hooked[st.Pid]++ })
+	var seen []uint64 // Reaped() as each hook call sees it
+	r.OnOrphan(func(st Status) { hooked[st.Pid]++; seen = append(seen, r.Reaped()) })
 
 	// Nothing is written to stderr unless the pass panics.
 	stderr := os.Stderr
@@ -162,6 +163,13 @@ func TestOnePassOverSeveralBatches(t *testing.T) {
 	}
 	if len(r.unclaimed) != n || len(hooked) != n {
 		t.Errorf("kept %d unclaimed exits, hook saw %d pids, want %d", len(r.unclaimed), len(hooked), n)
+	}
+	// Dispatched in batches of at most 256: the hooks of a batch run once it is recorded,
+	// before the next batch is, so 600 exits make batches of 256, 256 and 88.
+	for i, got := range seen {
+		if want := uint64(min(n, (i/256+1)*256)); got != want {
+			t.Fatalf("hook call %d saw %d exits reaped, want %d (batches of 256)", i, got, want)
+		}
 	}
 	for _, pid := range pids {
 		if hooked[pid] != 1 {
