@@ -282,6 +282,7 @@ func TestGrowRefusesOverlap(t *testing.T) {
 		{[][2]uint64{{2048, 4095}, {4095, 6000}}, 1, "partition 1 is not the last one (partition 2 overlaps it)"},
 		{[][2]uint64{{2048, 4095}, {4096, 6000}}, 1, "partition 1 is not the last one (partition 2 starts after it)"},
 		{[][2]uint64{{4096, 6000}, {2048, 4096}}, 2, "partition 2 is not the last one (partition 1 overlaps it)"},
+		{[][2]uint64{{2048, 4095}, {1000, 2048}}, 1, "partition 1 is not the last one (partition 2 overlaps it)"},
 		{[][2]uint64{{4096, 6000}, {2048, 4095}}, 1, ""}, // listed first, lies last: grown
 	} {
 		tb := load(t, makeImage(t, sectors, tc.parts, []string{"a", "b"}))
