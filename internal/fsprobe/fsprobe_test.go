@@ -315,6 +315,13 @@ func TestReadersAtTheirBounds(t *testing.T) {
 	if uuid(u, 1) != "00000000-0000-0000-0000-0000000000ff" || uuid(u, 0) != "" || uuid(u, 2) != "" || uuid(u, -1) != "" {
 		t.Errorf("uuid: %q %q %q", uuid(u, 1), uuid(u, 0), uuid(u, 2))
 	}
+	if got := uuid(u[16:], -16); got != "" {
+		t.Errorf("uuid before the buffer: %q", got)
+	}
+	u[0] = 0xab
+	if got := uuid(u, 0); got != "ab000000-0000-0000-0000-000000000000" {
+		t.Errorf("uuid at offset 0: %q", got)
+	}
 }
 
 // String and IsFilesystem for every type.
