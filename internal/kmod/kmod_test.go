@@ -92,6 +92,8 @@ func TestNameOf(t *testing.T) {
 		"kernel/fs/xfs/xfs.ko.xz":               "xfs",
 		"kernel/drivers/nvme/host/nvme-core.ko": "nvme_core",
 		"/abs/x.ko.zst":                         "x",
+		"kernel/.ko":                            "", // nothing before the suffix
+		"kernel/readme":                         "readme",
 	} {
 		if got := NameOf(in); got != want {
 			t.Errorf("NameOf(%q) = %q, want %q", in, got, want)
@@ -128,6 +130,11 @@ alias char-major-10-[0-9]* misc-thing
 	}
 	if _, err := ParseAlias(strings.NewReader("alias onlytwo\n")); err == nil {
 		t.Error("bad alias line accepted")
+	}
+	// The error names the line: comments and blank lines count.
+	_, err = ParseAlias(strings.NewReader("# c\n\nalias a b\nalias onlytwo\n"))
+	if err == nil || err.Error() != `modules.alias:4: want "alias PATTERN MODULE", got "alias onlytwo"` {
+		t.Errorf("error = %v", err)
 	}
 }
 
