@@ -50,6 +50,9 @@ func TestCmdlineEnv(t *testing.T) {
 		{`A_B="x y z" EMPTY= 9X=1 lower=1 Mixed=1 virtio.x=1 -- AFTER=1`,
 			[][2]string{{"A_B", "x y z"}, {"EMPTY", ""}}},
 		{"SSL_CERT_FILE=/.easyto/etc/amazon.pem", [][2]string{{"SSL_CERT_FILE", "/.easyto/etc/amazon.pem"}}},
+		// Names at the edges of A-Z and 0-9, and the characters just outside them.
+		{"0A=1 9A=1 A=1 Z=1 A0=1 A9=1 _=1 @=1 [=1 A/=1 A:=1 /A=1",
+			[][2]string{{"A", "1"}, {"Z", "1"}, {"A0", "1"}, {"A9", "1"}, {"_", "1"}}},
 	} {
 		if got := CmdlineEnv(tc.in); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("CmdlineEnv(%q) = %v, want %v", tc.in, got, tc.want)
