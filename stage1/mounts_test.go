@@ -80,6 +80,7 @@ func TestIsMountPoint(t *testing.T) {
 42 23 0:35 / /x\04 rw - tmpfs tmpfs rw
 43 23 0:36 / /y\0 rw - tmpfs tmpfs rw
 44 23 0:37 /
+45 23 0:38 / /q\047 rw - tmpfs tmpfs rw
 `
 	for _, tc := range []struct {
 		target string
@@ -87,7 +88,7 @@ func TestIsMountPoint(t *testing.T) {
 	}{{"/proc", true}, {"/sys", true}, {"/my dir", true}, {"/tmp", false}, {"/", false},
 		// An escape that ends the field; a backslash with fewer than three digits after it is
 		// kept as it is; a line cut short is skipped.
-		{"/end ", true}, {`/x\04`, true}, {`/y\0`, true}, {"/x\x04", false}} {
+		{"/end ", true}, {"/q'", true}, {`/x\04`, true}, {`/y\0`, true}, {"/x\x04", false}} {
 		if got := IsMountPoint(mi, tc.target); got != tc.want {
 			t.Errorf("IsMountPoint(%s) = %v", tc.target, got)
 		}
