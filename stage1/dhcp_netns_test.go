@@ -419,3 +419,21 @@ func TestMultiENIDiscoveryFails(t *testing.T) {
 		t.Fatalf("network = %+v", got)
 	}
 }
+
+// The loopback of a fresh network namespace starts down: loopbackUp brings it up, quietly.
+func TestLoopbackUp(t *testing.T) {
+	requireRoot(t)
+	ns := newNS(t)
+	logs := captureConsole(t)
+	lo, err := ns.nl.LinkByName("lo")
+	if err != nil || lo.Attrs().Flags&net.FlagUp != 0 {
+		t.Fatalf("fresh namespace: lo %+v, %v; want it down", lo, err)
+	}
+	loopbackUp(&netEnv{nl: ns.nl})
+	if lo, err = ns.nl.LinkByName("lo"); err != nil || lo.Attrs().Flags&net.FlagUp == 0 {
+		t.Fatalf("lo not up: %v", err)
+	}
+	if s := logs.String(); s != "" {
+		t.Fatalf("console: %q", s)
+	}
+}
