@@ -437,3 +437,28 @@ func TestLoopbackUp(t *testing.T) {
 		t.Fatalf("console: %q", s)
 	}
 }
+
+// With no interface, the NIC drivers are loaded and the interface they make appear is used;
+// with one already there, no driver is loaded.
+func TestCandidatesLoadDriversOnlyWhenNoLink(t *testing.T) {
+	requireRoot(t)
+	ns := newNS(t)
+	logs := captureConsole(t)
+	calls := 0
+	// The "driver" makes a veth pair: eth5, and its peer veth5p (skipped for its name).
+	env := &netEnv{nl: ns.nl, allowKinds: map[string]bool{"veth": true}, loadModules: func() ([]string, error) {
+		calls++
+		return []string{"fake_nic"}, ns.nl.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "eth5"}, PeerName: "veth5p"})
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i, want := range []int{1, 1} {
+		c, err := candidates(ctx, env)
+		if err != nil || len(c) != 1 || c[0].Name != "eth5" || calls != want {
+			t.Fatalf("call %d: candidates %v, %v; drivers loaded %d times, want %d\n%s", i+1, c, err, calls, want, logs)
+		}
+	}
+	if !strings.Contains(logs.String(), "network: loaded NIC drivers [fake_nic]") {
+		t.Errorf("console: %q", logs.String())
+	}
+}
