@@ -1,0 +1,81 @@
+package stage1
+
+import (
+	"context"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/bootplan/bootplan/internal/netconf"
+	"github.com/bootplan/bootplan/plan"
+)
+
+// What the plan records of a lease: the default route is the gateway; other routes keep
+// their gateway, none when it is 0.0.0.0 or absent (on-link).
+func TestRecordNetwork(t *testing.T) {
+	p := netip.MustParsePrefix
+	a := netip.MustParseAddr
+	l := netconf.Lease{Address: p("10.0.1.25/24"), Gateway: a("10.0.1.1"), Server: a("10.0.1.2"), MTU: 9001,
+		DNS: []netip.Addr{a("10.0.0.2")}, Domain: "ec2.internal", Search: []string{"x"}, LeaseTime: time.Hour,
+		Routes: []netconf.Route{
+			{Dst: p("0.0.0.0/0"), Gateway: a("10.0.1.1")},
+			{Dst: p("169.254.169.254/32"), Gateway: a("0.0.0.0")},
+			{Dst: p("10.200.0.0/16"), Gateway: a("10.0.1.254")},
+			{Dst: p("10.201.0.0/16")},
+		}}
+	want := plan.Network{Configured: true, Interface: "eth0", MAC: "02:00:00:00:00:01", Address: "10.0.1.25/24",
+		Gateway: "10.0.1.1", DHCPServer: "10.0.1.2", MTU: 9001, DNS: []string{"10.0.0.2"}, Domain: "ec2.internal",
+		Search: []string{"x"}, LeaseSeconds: 3600, Routes: []plan.Route{
+			{Destination: "169.254.169.254/32"}, {Destination: "10.200.0.0/16", Gateway: "10.0.1.254"}, {Destination: "10.201.0.0/16"}}}
+	if got := recordNetwork("eth0", "02:00:00:00:00:01", l); !reflect.DeepEqual(got, want) {
+		t.Fatalf("recordNetwork:\n got %+v\nwant %+v", got, want)
+	}
+	// No router, no server: neither is recorded.
+	got := recordNetwork("eth0", "", netconf.Lease{Address: p("10.0.1.25/24")})
+	if got.Gateway != "" || got.DHCPServer != "" || got.Routes != nil {
+		t.Fatalf("recordNetwork without router: %+v", got)
+	}
+}
+
+// waitCarrier returns once the link has carrier, and fails after carrierTimeout when it
+// never gets one (a veth whose peer is down).
+func TestWaitCarrier(t *testing.T) {
+	requireRoot(t)
+	old := carrierTimeout
+	carrierTimeout = 300 * time.Millisecond
+	t.Cleanup(func() { carrierTimeout = old })
+	ns := newNS(t)
+	if err := ns.nl.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "eth7"}, PeerName: "veth7p"}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := ns.nl.LinkByName("eth7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &netEnv{nl: ns.nl}
+	if err := ns.nl.LinkSetUp(l); err != nil {
+		t.Fatal(err)
+	}
+	err = waitCarrier(context.Background(), env, l.Attrs().Index, "eth7")
+	if err == nil || err.Error() != "eth7: carrier never came up (waited 300ms)" {
+		t.Fatalf("peer down: %v", err)
+	}
+	peer, err := ns.nl.LinkByName("veth7p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.nl.LinkSetUp(peer); err != nil {
+		t.Fatal(err)
+	}
+	carrierTimeout = 10 * time.Second
+	if err := waitCarrier(context.Background(), env, l.Attrs().Index, "eth7"); err != nil {
+		t.Fatalf("peer up: %v", err)
+	}
+	if err := waitCarrier(context.Background(), env, 9999, "nope"); err == nil || !strings.HasPrefix(err.Error(), "nope: ") {
+		t.Fatalf("missing link: %v", err)
+	}
+}
