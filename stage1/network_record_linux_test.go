@@ -79,3 +79,32 @@ func TestWaitCarrier(t *testing.T) {
 		t.Fatalf("missing link: %v", err)
 	}
 }
+
+// rename moves a link holding the wanted name out of the way (to the next free ethN) first.
+func TestRenameMovesTheHolderAway(t *testing.T) {
+	requireRoot(t)
+	ns := newNS(t)
+	logs := captureConsole(t)
+	if err := ns.nl.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "eth0"}, PeerName: "eth9"}); err != nil {
+		t.Fatal(err)
+	}
+	old0, _ := ns.nl.LinkByName("eth0")
+	l, err := ns.nl.LinkByName("eth9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &netEnv{nl: ns.nl}
+	if err := rename(env, l.Attrs().Index, "eth0"); err != nil {
+		t.Fatalf("rename: %v\n%s", err, logs)
+	}
+	if got, err := ns.nl.LinkByName("eth0"); err != nil || got.Attrs().Index != l.Attrs().Index {
+		t.Fatalf("eth0 is %v, %v; want ifindex %d", got, err, l.Attrs().Index)
+	}
+	if got, err := ns.nl.LinkByName("eth10"); err != nil || got.Attrs().Index != old0.Attrs().Index {
+		t.Fatalf("the old eth0 is not eth10: %v, %v", got, err)
+	}
+	// Already named so: nothing to do.
+	if err := rename(env, l.Attrs().Index, "eth0"); err != nil || strings.Count(logs.String(), "renamed") != 1 {
+		t.Fatalf("second rename: %v\n%s", err, logs)
+	}
+}
