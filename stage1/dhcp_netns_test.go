@@ -401,6 +401,38 @@ func TestMultiENIByDeviceNumber(t *testing.T) {
 	}
 }
 
+// Two ENIs already named as IMDS numbers them (eth0 is device 0, eth1 device 1): the
+// bootstrap configuration of eth0 is kept, with one DHCP exchange, and eth1 is left alone.
+func TestMultiENIAlreadyInPlace(t *testing.T) {
+	requireRoot(t)
+	client, server := newNS(t), newNS(t)
+	sA := &dhcpServer{yiaddr: net.IPv4(10, 99, 0, 50)}
+	sB := &dhcpServer{yiaddr: net.IPv4(10, 98, 0, 60)}
+	logs := captureConsole(t)
+	a := addPair(t, client, server, "eth0", "srv5", sA)
+	b := addPair(t, client, server, "eth1", "srv6", sB)
+	env := clientEnv(t, client)
+	env.allowKinds = map[string]bool{"veth": true}
+	md := fakeMACs{
+		"meta-data/network/interfaces/macs/":                            a.MAC + "/\n" + b.MAC + "/\n",
+		"meta-data/network/interfaces/macs/" + a.MAC + "/device-number": "0",
+		"meta-data/network/interfaces/macs/" + b.MAC + "/device-number": "1",
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got, err := setupNetwork(ctx, env, md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Interface != "eth0" || got.MAC != a.MAC || got.Address != "10.99.0.50/24" || strings.Join(got.OtherIfaces, ",") != "eth1" {
+		t.Fatalf("network = %+v", got)
+	}
+	// One lease, on eth0; none asked for on eth1.
+	if n, m := strings.Count(logs.String(), "network: eth0 10.99.0.50/24"), sB.discovers.Load(); n != 1 || m != 0 {
+		t.Fatalf("eth0 configured %d times, %d DHCP discovers on eth1; want 1, 0\n%s", n, m, logs)
+	}
+}
+
 // IMDS unreachable: the bootstrap interface becomes eth0 with a lease.
 func TestMultiENIDiscoveryFails(t *testing.T) {
 	requireRoot(t)
