@@ -227,12 +227,17 @@ func TestDHCPOverVeth(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ns, link := setupPair(t, tc.srv)
 			env := clientEnv(t, ns)
+			logs := captureConsole(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			start := time.Now()
 			got, err := configure(ctx, env, link, "eth0")
 			if err != nil {
 				t.Fatalf("configure: %v", err)
+			}
+			// Applying a good lease warns of nothing (MTU, resolv.conf).
+			if strings.Contains(logs.String(), "warning:") {
+				t.Errorf("console:\n%s", logs)
 			}
 			t.Logf("lease in %s: %+v", time.Since(start), got)
 			if got.Interface != "eth0" || got.Address != "10.99.0.50/24" || got.Gateway != tc.gateway ||
