@@ -432,3 +432,21 @@ func TestListServices(t *testing.T) {
 		t.Fatalf("missing dir: %v, %v", got, err)
 	}
 }
+
+// BOOTPLAN_DEBUG turns debug logging on unless it is empty, "0" or "false".
+func TestCmdlineDebugSwitch(t *testing.T) {
+	old := readCmdline
+	readCmdline = func() ([]byte, error) { return nil, nil }
+	t.Cleanup(func() { readCmdline = old })
+	for v, on := range map[string]bool{"": false, "0": false, "false": false, "1": true, "true": true, "yes": true} {
+		logs := captureConsole(t)
+		t.Setenv("BOOTPLAN_DEBUG", v)
+		if err := (&boot{}).cmdline(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(logs.String(), "debug logging enabled (BOOTPLAN_DEBUG)"); got != on {
+			t.Errorf("BOOTPLAN_DEBUG=%q: debug %v, want %v", v, got, on)
+		}
+		console.SetDebug(false)
+	}
+}
