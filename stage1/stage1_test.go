@@ -450,3 +450,28 @@ func TestCmdlineDebugSwitch(t *testing.T) {
 		console.SetDebug(false)
 	}
 }
+
+// readImage: missing passwd, group and services are normal (no warning); ones that cannot
+// be read are warned about, and the boot goes on.
+func TestReadImageWarnings(t *testing.T) {
+	dir := t.TempDir()
+	meta := filepath.Join(dir, "metadata.json")
+	os.WriteFile(meta, []byte(`{}`), 0o644)
+	os.MkdirAll(filepath.Join(dir, "services", "ssh"), 0o755)
+	logs := captureConsole(t)
+	b := &boot{paths: Paths{Metadata: meta, Passwd: filepath.Join(dir, "none"), Group: filepath.Join(dir, "none2"), Services: filepath.Join(dir, "services")}}
+	if err := b.readImage(context.Background()); err != nil || strings.Contains(logs.String(), "warning") ||
+		string(b.metadata) != "{}" || !reflect.DeepEqual(b.services, []string{"ssh"}) {
+		t.Fatalf("missing passwd and group: %v, %+v\n%s", err, b, logs)
+	}
+	// A directory where passwd and the services directory should be: read errors.
+	notDir := filepath.Join(dir, "file")
+	os.WriteFile(notDir, nil, 0o644)
+	b = &boot{paths: Paths{Metadata: meta, Passwd: dir, Group: filepath.Join(dir, "none2"), Services: notDir}}
+	if err := b.readImage(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s := logs.String(); strings.Count(s, "warning: image: ") != 2 || !strings.Contains(s, "warning: image: services: ") || b.services != nil {
+		t.Fatalf("unreadable passwd and services: %+v\n%s", b, s)
+	}
+}
