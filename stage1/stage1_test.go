@@ -475,3 +475,42 @@ func TestReadImageWarnings(t *testing.T) {
 		t.Fatalf("unreadable passwd and services: %+v\n%s", b, s)
 	}
 }
+
+// The user-data line says whether the data was gzip (by its magic number, 1f 8b).
+func TestUserDataLogLine(t *testing.T) {
+	for _, tc := range []struct {
+		body []byte
+		want string
+	}{
+		{[]byte{0x1f, 0x8b}, "user data: 2 bytes, gzip, written to "},
+		{[]byte{0x1f, 0x8c}, "user data: 2 bytes, written to "},
+		{[]byte{0x1e, 0x8b}, "user data: 2 bytes, written to "},
+		{[]byte{0x1f}, "user data: 1 bytes, written to "},
+	} {
+		logs := captureConsole(t)
+		b := &boot{imds: fakeIMDS(t, 200, tc.body), paths: Paths{UserData: filepath.Join(t.TempDir(), "user-data")}}
+		if err := b.userData(context.Background()); err != nil || !strings.Contains(logs.String(), tc.want) {
+			t.Errorf("% x: %v\n%s", tc.body, err, logs)
+		}
+	}
+}
+
+// An empty local-hostname from IMDS is a warning that says so; the hostname is not set.
+func TestHostnameEmpty(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/latest/api/token" {
+			w.Write([]byte("tok"))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	set := 0
+	old := setHostnameFn
+	setHostnameFn = func(string) error { set++; return nil }
+	t.Cleanup(func() { setHostnameFn = old })
+	logs := captureConsole(t)
+	b := &boot{imds: imds.New(srv.URL, imds.WithDeadline(time.Second))}
+	if err := b.hostname(context.Background()); err != nil || set != 0 || b.net.Hostname != "" ||
+		!strings.Contains(logs.String(), "warning: failed to set hostname: IMDS local-hostname: empty\n") {
+		t.Fatalf("%v, set %d times\n%s", err, set, logs)
+	}
+}
