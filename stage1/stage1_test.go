@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -512,5 +513,23 @@ func TestHostnameEmpty(t *testing.T) {
 	if err := b.hostname(context.Background()); err != nil || set != 0 || b.net.Hostname != "" ||
 		!strings.Contains(logs.String(), "warning: failed to set hostname: IMDS local-hostname: empty\n") {
 		t.Fatalf("%v, set %d times\n%s", err, set, logs)
+	}
+}
+
+// The plan is written 0600 and owned by whoever runs stage one (root): never chowned.
+func TestWritePlanOwnerAndMode(t *testing.T) {
+	captureConsole(t)
+	path := filepath.Join(t.TempDir(), "plan.toml")
+	b := &boot{plan: &plan.Plan{Version: plan.Version}, paths: Paths{Plan: path}}
+	if err := b.writePlan(context.Background()); err != nil || !b.planWritten {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if fi.Mode().Perm() != 0o600 || int(st.Uid) != os.Getuid() || int(st.Gid) != os.Getgid() {
+		t.Fatalf("plan %v owned by %d:%d, want 0600 and %d:%d", fi.Mode(), st.Uid, st.Gid, os.Getuid(), os.Getgid())
 	}
 }
