@@ -183,6 +183,10 @@ func TestWriteUserData(t *testing.T) {
 			if fi.Mode().Perm() != 0o600 || di.Mode().Perm() != 0o755 {
 				t.Fatalf("modes file %v dir %v", fi.Mode(), di.Mode())
 			}
+			// Owned by whoever runs stage one (root): never chowned.
+			if st := fi.Sys().(*syscall.Stat_t); int(st.Uid) != os.Getuid() || int(st.Gid) != os.Getgid() {
+				t.Fatalf("owner %d:%d, want %d:%d", st.Uid, st.Gid, os.Getuid(), os.Getgid())
+			}
 			if m, _ := filepath.Glob(filepath.Join(filepath.Dir(p), ".*tmp*")); len(m) != 0 {
 				t.Fatalf("temporary files left: %v", m)
 			}
