@@ -215,3 +215,39 @@ func TestKeepChurnIsBounded(t *testing.T) {
 		t.Fatalf("%.2f allocations per kept exit: the order list is copied too often", a)
 	}
 }
+
+// A pass with a child still running reaps the one that exited and returns: "none exited yet"
+// (wait4 returning 0) ends the pass and is not an exit of pid 0.
+func TestPassWithARunningChild(t *testing.T) {
+	running, err := syscall.ForkExec("/bin/sleep", []string{"sleep", "60"}, &syscall.ProcAttr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		syscall.Kill(running, syscall.SIGKILL)
+		var ws unix.WaitStatus
+		unix.Wait4(running, &ws, 0, nil)
+	}()
+	done, err := syscall.ForkExec("/bin/true", []string{"true"}, &syscall.ProcAttr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; !zombie(done); i++ {
+		if i == 10000 {
+			t.Fatalf("pid %d did not exit", done)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	r := &Reaper{waiters: map[int][]chan Status{}, unclaimed: map[int]unclaimed{}, changed: make(chan struct{}),
+		UnclaimedMax: DefaultUnclaimedMax, UnclaimedTTL: DefaultUnclaimedTTL, now: time.Now}
+	finished := make(chan struct{})
+	go func() { r.reapAll(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the pass did not return while a child was still running")
+	}
+	if _, ok := r.unclaimed[done]; r.Reaped() != 1 || !ok || len(r.unclaimed) != 1 {
+		t.Fatalf("reaped %d, kept %v; want only pid %d", r.Reaped(), r.unclaimed, done)
+	}
+}
