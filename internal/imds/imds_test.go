@@ -314,11 +314,11 @@ func TestExpiredTokenRefreshed(t *testing.T) {
 
 // A body of exactly the bound is read; one byte more is refused without a retry.
 func TestMaxBodyBoundary(t *testing.T) {
-	s, c := newTest(t, WithMaxBody(2048))
+	_, c := newTest(t, WithMaxBody(2048))
 	if b, err := c.Get(context.Background(), "user-data"); err != nil || len(b) != 2048 {
 		t.Fatalf("2048 bytes, bound 2048: %d bytes, %v", len(b), err)
 	}
-	s, c = newTest(t, WithMaxBody(2047))
+	s, c := newTest(t, WithMaxBody(2047))
 	if _, err := c.Get(context.Background(), "user-data"); err == nil || err.Error() != "IMDS user-data: response larger than 2047 bytes" {
 		t.Fatalf("2048 bytes, bound 2047: %v", err)
 	}
