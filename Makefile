@@ -1,11 +1,14 @@
 # bootplan — see README.md. Every target works on a fresh Debian machine as root.
 GO        ?= go
 GOFLAGS   ?= -trimpath
-LDFLAGS   ?= -s -w
+# The version every binary prints and records: a release sets VERSION=vX.Y.Z; other builds say
+# devel-<git describe>. (Set through the linker, not -buildvcs, which GOFLAGS may turn off.)
+VERSION   ?= devel-$(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+LDFLAGS   ?= -s -w -X github.com/bootplan/bootplan/internal/version.override=$(VERSION)
 STATICCHECK_VERSION ?= v0.8.2
 export CGO_ENABLED = 0
 
-.PHONY: all build test unit lint fuzz bench clean assets vm-test demo mutate
+.PHONY: all build test unit lint fuzz fuzz-long bench clean assets vm-test demo validator release schema mutate
 
 all: build
 
@@ -13,7 +16,8 @@ all: build
 build:
 	$(GO) build $(GOFLAGS) -ldflags='$(LDFLAGS)' -o bin/init ./cmd/init
 	$(GO) build $(GOFLAGS) -ldflags='$(LDFLAGS)' -o bin/bootplan ./cmd/bootplan
-	@ls -l bin/init bin/bootplan | awk '{printf "size %-14s %6.2f MB\n", $$9, $$5/1048576}'
+	$(GO) build $(GOFLAGS) -tags validateonly -ldflags='$(LDFLAGS)' -o bin/bootplan-validate ./cmd/bootplan
+	@ls -l bin/init bin/bootplan bin/bootplan-validate | awk '{printf "size %-22s %6.2f MB\n", $$9, $$5/1048576}'
 	@test $$(stat -c %s bin/init) -lt 8388608 || { echo "bin/init is over 8 MB"; exit 1; }
 
 ## test: lint, unit + replay tests, fuzz smoke, then the VM scenarios. assets comes before
@@ -46,6 +50,24 @@ fuzz:
 	  done; \
 	done
 
+## fuzz-long: every fuzz target for at least FUZZ_LONG_SECONDS (10 min) each, before a release;
+## not part of `make test` or CI. Rounds of FUZZ_LONG_ROUND executions until the time is spent
+## (counts again, not a -fuzztime duration: golang/go#75804); each round starts from the corpus
+## the previous ones grew in the Go build cache.
+FUZZ_LONG_SECONDS ?= 600
+FUZZ_LONG_ROUND   ?= 200000x
+fuzz-long:
+	@set -e; $(GO) list -f '{{.ImportPath}} {{.Dir}}' ./... | while read -r pkg dir; do \
+	  for f in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$dir/*_test.go 2>/dev/null); do \
+	    start=$$(date +%s); spent=0; \
+	    while [ $$spent -lt $(FUZZ_LONG_SECONDS) ]; do \
+	      echo "fuzz-long: $$pkg $$f, $$spent s of $(FUZZ_LONG_SECONDS) s"; \
+	      $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZ_LONG_ROUND) -fuzzminimizetime $(FUZZMINIMIZETIME); \
+	      spent=$$(( $$(date +%s) - start )); \
+	    done; \
+	  done; \
+	done
+
 ## assets: QEMU, Debian cloud kernel + modules, busybox, mkfs tools (cached in .cache/)
 assets:
 	sh tests/assets.sh
@@ -55,9 +77,11 @@ VM_TIMEOUT ?= 80m
 vm-test: build assets
 	BOOTPLAN_VM=1 $(GO) test -count=1 -timeout $(VM_TIMEOUT) -v ./tests/vm/
 
-## demo: boot the example image, console live, powers off by itself
+## demo: boot the example image, console live, powers off by itself;
+## IMAGE=<scenario> (postgres, ssh, redis, ...): boot that real image and keep it running,
+## printing how to connect from the host (Ctrl-C presses the power button)
 demo: build assets
-	$(GO) run ./tests/cmd/demo
+	$(GO) run ./tests/cmd/demo $(if $(IMAGE),tests/scenarios/$(IMAGE))
 
 ## mutate: mutation testing (gremlins) of the packages that guard data and PID 1, one package
 ## at a time, then the table of README "Mutation testing". Not in CI (minutes per package).
@@ -77,5 +101,32 @@ lint:
 	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
 
+## validator: the standalone validator (validate, compile, show, schema, completion; no AWS
+## SDK, no stage two) for linux and darwin, amd64 and arm64: bin/bootplan-validate-<os>-<arch>
+VALIDATOR_TARGETS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+validator:
+	@set -e; for t in $(VALIDATOR_TARGETS); do os=$${t%/*}; arch=$${t#*/}; \
+	  GOOS=$$os GOARCH=$$arch $(GO) build $(GOFLAGS) -tags validateonly -ldflags='$(LDFLAGS)' -o bin/bootplan-validate-$$os-$$arch ./cmd/bootplan; \
+	  echo "bin/bootplan-validate-$$os-$$arch"; done
+
+## release: VERSION=vX.Y.Z → dist/bootplan-VERSION-linux-{amd64,arm64}.tar.gz (each holds
+## init.tar with .easyto/sbin/init, .easyto/bin/bootplan, .easyto/sbin/stage2, as easyto-init's
+## release does) and dist/SHA256SUMS. Reproducible: the same commit gives the same bytes.
+RELEASE_ARCHES ?= amd64 arm64
+release:
+	@case "$(VERSION)" in v[0-9]*) ;; *) echo "make release needs VERSION=vX.Y.Z (got $(VERSION))"; exit 2;; esac
+	rm -rf dist && mkdir -p dist
+	@set -e; for a in $(RELEASE_ARCHES); do \
+	  GOARCH=$$a $(GO) build -trimpath -buildvcs=false -ldflags='$(LDFLAGS) -buildid=' -o dist/$$a/init ./cmd/init; \
+	  GOARCH=$$a $(GO) build -trimpath -buildvcs=false -ldflags='$(LDFLAGS) -buildid=' -o dist/$$a/bootplan ./cmd/bootplan; \
+	  test $$(stat -c %s dist/$$a/init) -lt 8388608 || { echo "dist/$$a/init is over 8 MB"; exit 1; }; \
+	  $(GO) run ./tools/mkrelease -version $(VERSION) -arch $$a -init dist/$$a/init -bootplan dist/$$a/bootplan -o dist; \
+	  rm -rf dist/$$a; done
+	@cat dist/SHA256SUMS
+
+## schema: regenerate schema/user-data.schema.json (a test fails when it is stale)
+schema:
+	$(GO) run ./cmd/bootplan schema -o schema/user-data.schema.json
+
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -2,7 +2,9 @@ package plan
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -13,17 +15,36 @@ import (
 const header = "# bootplan boot plan. Written by bootplan compile (or stage one); read by stage two.\n" +
 	"# Every default is explicit. Inspect with: bootplan show [FILE]\n"
 
-// Encode renders the plan as TOML with a short header comment. It does not validate.
+// Encode renders the plan as TOML with a short header comment. It does not validate. A plan
+// over MaxPlanBytes is an error (errPlanSize), found while writing, so it is never built whole.
 func Encode(p *Plan) ([]byte, error) {
 	if p == nil {
 		return nil, fmt.Errorf("encode plan: nil plan")
 	}
-	var buf bytes.Buffer
+	buf := &limitedBuffer{max: MaxPlanBytes}
 	buf.WriteString(header)
-	if err := toml.NewEncoder(&buf).Encode(p); err != nil {
+	if err := toml.NewEncoder(buf).Encode(p); err != nil {
+		if errors.Is(err, errPlanSize) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("encode plan: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+var errPlanSize = fmt.Errorf("the boot plan would be larger than %s (bootplan's limit for the plan file): make user data or the image config smaller", sizeText(MaxPlanBytes))
+
+// limitedBuffer is a bytes.Buffer that refuses to grow past max.
+type limitedBuffer struct {
+	bytes.Buffer
+	max int
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if b.Len()+len(p) > b.max {
+		return 0, errPlanSize
+	}
+	return b.Buffer.Write(p)
 }
 
 // Decode parses a TOML plan. Unknown keys and unknown versions are refused; empty lists are
@@ -63,9 +84,18 @@ func Decode(b []byte) (*Plan, error) {
 // same way; writing a plan is Encode plus internal/fsutil.WriteAtomic, which plan may not
 // import.
 func ReadFile(path string) (*Plan, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
+	}
+	defer f.Close()
+	// Bounded: a plan is at most MaxPlanBytes (Encode never writes more).
+	b, err := io.ReadAll(io.LimitReader(f, MaxPlanBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read plan %s: %w", path, err)
+	}
+	if len(b) > MaxPlanBytes {
+		return nil, fmt.Errorf("%s: plan file is larger than %s (bootplan's limit): not a plan written by bootplan; recompile it", path, sizeText(MaxPlanBytes))
 	}
 	p, err := Decode(b)
 	if err != nil {

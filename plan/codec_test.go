@@ -19,14 +19,16 @@ func fullPlan() *Plan {
 		Network: Network{Configured: true, Interface: "eth0", MAC: "02:00:00:00:00:01", Address: "10.0.0.5/24",
 			Gateway: "10.0.0.1", MTU: 9001, DNS: []string{"10.0.0.2"}, Domain: "ec2.internal", Search: []string{"a", "b"},
 			Routes: []Route{{Destination: "10.1.0.0/16", Gateway: "10.0.0.1"}}, Hostname: "ip-10-0-0-5", DHCPServer: "10.0.0.1",
-			LeaseSeconds: 3600, IMDSEndpoint: "http://169.254.169.254", OtherIfaces: []string{"eth1"}},
+			LeaseSeconds: 3600, IMDSEndpoint: "http://169.254.169.254", OtherIfaces: []string{"eth1"},
+			Families: []string{"ipv4", "ipv6"}, IPv6: &Network6{Addresses: []string{"fd00:ec2::1a0/128"}, Gateway: "fe80::1",
+				DNS: []string{"fd00:ec2::253"}, Search: []string{"ec2.internal"}, DHCPv6Server: "DUID-LL{HWType=Ethernet HWAddr=02:00:00:00:00:01}", LeaseSeconds: 3600}},
 		Command: Command{Argv: []string{"/bin/app", "$(X)", "with space", ""}, WorkingDir: "/srv", UID: 1, GID: 2,
 			Groups: []uint32{3, 4}, ReplaceInit: true, ReadonlyRoot: true, ShutdownGrace: 7,
 			Reboot: true},
 		Env:     []EnvVar{{Name: "A", Value: "a\nb\"c\\"}, {Name: "B", Value: "", Literal: true}},
 		EnvFrom: []EnvFrom{{Kind: KindIMDS, Name: "IP", Path: "local-ipv4", Optional: true}, {Kind: KindS3, Bucket: "b", Key: "k", Base64: true}, {Kind: KindSSM, Path: "/p"}, {Kind: KindSecretsManager, SecretID: "s", Name: "S"}},
 		Volumes: []Volume{
-			{Kind: KindEBS, Destination: "/d", Optional: true, UID: 5, GID: 6, Mode: 0o750, Device: "/dev/sdf", FSType: "xfs",
+			{Kind: KindEBS, Destination: "/d", Optional: true, UID: 5, GID: 6, Mode: 0o750, ModeGiven: true, UIDGiven: true, GIDGiven: true, Device: "/dev/sdf", FSType: "xfs",
 				MountOptions: []string{"noatime"}, Attachment: &Attachment{Tags: []Tag{{Key: "k", Value: "v", HasValue: true}, {Key: "e"}}, TimeoutSeconds: 9}},
 			{Kind: KindS3, Destination: "/s", Mode: 0o644, Bucket: "b", KeyPrefix: "p/"},
 			{Kind: KindSSM, Destination: "/m", Mode: 0o600, Path: "/x"},
@@ -222,11 +224,33 @@ func TestSummaryRedacts(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, s)
 		}
 	}
+	// An EBS root's mode or owner that user data did not give is only for a new filesystem.
+	p.Volumes[0].UIDGiven, p.Volumes[0].ModeGiven = false, false
+	if s := p.Summary(false); !strings.Contains(s, "-> /d xfs (noatime) 5:6 0750 (uid, mode only on a new filesystem) optional") {
+		t.Errorf("summary does not say what is kept:\n%s", s)
+	}
 	p.Command.Reboot = false
 	if s := p.Summary(false); strings.Contains(s, "reboot") {
 		t.Errorf("summary mentions reboot when the plan powers off:\n%s", s)
 	}
 	if r := p.Redact(); r.Env[0].Value != Redacted || p.Env[0].Value != "supersecret" {
 		t.Error("Redact must copy, not modify")
+	}
+}
+
+// bootplan show prints both families, the IMDS endpoint, and says when IPv6 is SLAAC only.
+func TestSummaryNetworkFamilies(t *testing.T) {
+	p := fullPlan()
+	s := p.Summary(false)
+	want := "network:     eth0, 10.0.0.5/24, gateway 10.0.0.1, dns 10.0.0.2, hostname ip-10-0-0-5, mtu 9001, " +
+		"ipv6 fd00:ec2::1a0/128 gateway fe80::1 dns fd00:ec2::253, imds http://169.254.169.254\n"
+	if !strings.Contains(s, want) {
+		t.Errorf("summary lacks %q:\n%s", want, s)
+	}
+	p.Network = Network{Configured: true, Interface: "eth0", Families: []string{"ipv6"}, IMDSEndpoint: "http://[fd00:ec2::254]",
+		IPv6: &Network6{Addresses: []string{"2001:db8::5054:ff:fe12:3456/64"}, Gateway: "fe80::1"}}
+	want = "network:     eth0, ipv6 2001:db8::5054:ff:fe12:3456/64 gateway fe80::1 (SLAAC), imds http://[fd00:ec2::254]\n"
+	if s := p.Summary(false); !strings.Contains(s, want) {
+		t.Errorf("IPv6-only summary lacks %q:\n%s", want, s)
 	}
 }

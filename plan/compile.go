@@ -3,9 +3,12 @@ package plan
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"path"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -63,6 +66,7 @@ func Compile(in Inputs) (*Plan, Diagnostics, error) {
 	var diags Diagnostics
 	img, d := ParseImageConfig(mfile, in.Metadata)
 	diags = append(diags, d...)
+	diags = append(diags, imageNULDiags(img, mfile)...)
 	ud, d := ParseUserData(ufile, in.RawUserData, in.Strict)
 	diags = append(diags, d...)
 	if img == nil {
@@ -163,6 +167,9 @@ func Compile(in Inputs) (*Plan, Diagnostics, error) {
 		if v.GroupID.Has() {
 			vol.GID = v.GroupID.V
 		}
+		if vol.Kind == KindEBS && vol.Destination != "" {
+			vol.ModeGiven, vol.UIDGiven, vol.GIDGiven = v.ModeSet, v.UserID.Has(), v.GroupID.Has()
+		}
 		p.Volumes = append(p.Volumes, vol)
 	}
 	p.Modules = nilIfEmpty(ud.Modules.V)
@@ -189,6 +196,13 @@ func Compile(in Inputs) (*Plan, Diagnostics, error) {
 	if err := p.Validate(); err != nil {
 		return nil, diags, fmt.Errorf("internal error, please report: compiled %w", err)
 	}
+	// The plan budget, checked here so that validate and stage one refuse alike.
+	if _, err := Encode(p); errors.Is(err, errPlanSize) {
+		diags = append(diags, Diagnostic{File: ufile, Message: err.Error(), Severity: SeverityError})
+		return nil, diags, diags.Err()
+	} else if err != nil {
+		return nil, diags, fmt.Errorf("internal error, please report: compiled plan: %w", err)
+	}
 	return p, diags, nil
 }
 
@@ -208,6 +222,19 @@ func MergeEnv(base, user []EnvVar) []EnvVar {
 		}
 	}
 	return append(out, user...)
+}
+
+// ServiceNames returns the service names among the entries of /.easyto/services (one rule for
+// stage one and `bootplan -root`): regular files, as easyto's asset build makes them with
+// touch, and directories; names starting with "." are ignored, as are other kinds (links).
+func ServiceNames(entries []fs.DirEntry) []string {
+	var names []string
+	for _, e := range entries {
+		if (e.IsDir() || e.Type().IsRegular()) && !strings.HasPrefix(e.Name(), ".") {
+			names = append(names, e.Name())
+		}
+	}
+	return names
 }
 
 func services(present []string, ud *UserData) []Service {

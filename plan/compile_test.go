@@ -67,7 +67,9 @@ func TestMergeRules(t *testing.T) {
 		{"volume order in one item", "volumes: [{template: {content: x, mount: {destination: /t}}, s3: {bucket: b, mount: {destination: /s}}}]",
 			func(p *Plan) any { return []string{p.Volumes[0].Kind, p.Volumes[1].Kind} }, []string{"s3", "template"}},
 		{"imds leading slash stripped", "env-from: [{imds: {name: X, path: /local-ipv4}}]", func(p *Plan) any { return p.EnvFrom[0].Path }, "local-ipv4"},
-		{"base64 carried", "env-from: [{s3: {bucket: b, key: k, base64-encode: true}}]", func(p *Plan) any { return p.EnvFrom[0].Base64 }, true},
+		{"base64 carried with name", "env-from: [{s3: {bucket: b, key: k, name: K, base64-encode: true}}]", func(p *Plan) any { return p.EnvFrom[0].Base64 }, true},
+		{"base64 without name ignored", "env-from: [{s3: {bucket: b, key: k, base64-encode: true}}]", func(p *Plan) any { return []any{p.EnvFrom[0].Base64, p.Source.Warnings} },
+			[]any{false, []string{"user-data:1:37: warning: env-from[0].s3.base64-encode: applies only to a value fetched with name; ignored (each JSON member is used as it is)"}}},
 		{"mode int octal", "volumes: [{template: {content: x, mount: {destination: /t, mode: 0640}}}]", func(p *Plan) any { return p.Volumes[0].Mode }, Mode(0o640)},
 		{"binary string", "env: [{name: A, value: !!binary aGVsbG8=}]", func(p *Plan) any { return p.Env[len(p.Env)-1].Value }, "hello"},
 	} {

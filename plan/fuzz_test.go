@@ -1,9 +1,12 @@
 package plan
 
 import (
+	"bytes"
+	"compress/gzip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"testing"
 )
 
@@ -51,6 +54,42 @@ func FuzzCompile(f *testing.F) {
 			if !reflect.DeepEqual(p, q) {
 				t.Fatalf("round trip differs:\n%#v\n%#v", p, q)
 			}
+		}
+	})
+}
+
+// FuzzCompileBudget: whatever the user data (as text or gzipped), Compile plus Encode stays
+// within the budgets: an encoded plan is at most MaxPlanBytes and the two together allocate
+// under allocBudget; a refusal is an error with diagnostics. Seeds under
+// testdata/fuzz/FuzzCompileBudget: alias bombs, cycles, many diagnostics, gzip.
+func FuzzCompileBudget(f *testing.F) {
+	f.Add([]byte("command: [/bin/true]\nenv: [{name: A, value: b}]\n"), false)
+	f.Fuzz(func(t *testing.T, userData []byte, gz bool) {
+		if gz {
+			var buf bytes.Buffer
+			zw := gzip.NewWriter(&buf)
+			zw.Write(userData)
+			zw.Close()
+			userData = buf.Bytes()
+		}
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		p, _, err := Compile(Inputs{RawUserData: userData, Metadata: []byte(testImage), Passwd: []byte(testPasswd),
+			Group: []byte(testGroup), Now: goldenNow, Strict: true})
+		var b []byte
+		if err == nil {
+			if b, err = Encode(p); err != nil {
+				t.Fatalf("Compile accepted a plan Encode refuses: %v", err)
+			}
+		} else if AsDiagnostics(err) == nil {
+			t.Fatalf("error without diagnostics: %v", err)
+		}
+		runtime.ReadMemStats(&m1)
+		if len(b) > MaxPlanBytes {
+			t.Fatalf("plan is %d bytes, over MaxPlanBytes", len(b))
+		}
+		if a := m1.TotalAlloc - m0.TotalAlloc; a > allocBudget {
+			t.Fatalf("Compile+Encode allocated %d MB, over %d MB", a>>20, allocBudget>>20)
 		}
 	})
 }

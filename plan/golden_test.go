@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/BurntSushi/toml"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden plan.toml / errors.txt files")
@@ -23,6 +25,7 @@ var goldenNow = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 //	passwd, group      the image's /etc/passwd and /etc/group (optional)
 //	services           service names under /.easyto/services, one per line (optional)
 //	strict             present: compile as `bootplan validate` does
+//	network.toml       what stage one configured (plan.Network as TOML; optional)
 //
 // and expects plan.toml (success) or errors.txt (failure: every diagnostic, one per line).
 func goldenInputs(t testing.TB, dir string) Inputs {
@@ -41,6 +44,11 @@ func goldenInputs(t testing.TB, dir string) Inputs {
 	if s := read("services"); s != nil {
 		in.Services = strings.Fields(string(s))
 	}
+	if b := read("network.toml"); b != nil {
+		if err := toml.Unmarshal(b, &in.Network); err != nil {
+			t.Fatalf("%s/network.toml: %v", dir, err)
+		}
+	}
 	if _, err := os.Stat(filepath.Join(dir, "strict")); err == nil {
 		in.Strict = true
 	}
@@ -55,7 +63,14 @@ func goldenCases(t testing.TB) []string {
 	var out []string
 	for _, e := range entries {
 		if e.IsDir() && e.Name() != "fuzz" {
-			out = append(out, filepath.Join("testdata", e.Name()))
+			dir := filepath.Join("testdata", e.Name())
+			// A group (testdata/yaml-syntax, testdata/easyto-compat) holds cases, one per
+			// subdirectory.
+			if sub := goldenGroup(t, dir); sub != nil {
+				out = append(out, sub...)
+				continue
+			}
+			out = append(out, dir)
 		}
 	}
 	if len(out) == 0 {
@@ -66,7 +81,7 @@ func goldenCases(t testing.TB) []string {
 
 func TestGolden(t *testing.T) {
 	for _, dir := range goldenCases(t) {
-		t.Run(filepath.Base(dir), func(t *testing.T) {
+		t.Run(strings.TrimPrefix(dir, "testdata/"), func(t *testing.T) {
 			in := goldenInputs(t, dir)
 			p, diags, err := Compile(in)
 			var got []byte

@@ -284,8 +284,9 @@ func isDecimal(s string) bool {
 
 func parseID(s string) (uint32, error) {
 	v, err := strconv.ParseUint(strings.TrimSpace(s), 10, 32)
-	if err != nil {
-		return 0, fmt.Errorf("invalid id %q (want 0..4294967295)", s)
+	if err != nil || v == NoID {
+		// 4294967295 is (uid_t)-1: "no change" to the kernel, never a usable id.
+		return 0, fmt.Errorf("invalid id %q (want 0..4294967294)", s)
 	}
 	return uint32(v), nil
 }

@@ -67,6 +67,21 @@ type Network struct {
 	LeaseSeconds int      `toml:"lease_seconds,omitempty" json:"lease_seconds,omitempty"`
 	IMDSEndpoint string   `toml:"imds_endpoint,omitempty" json:"imds_endpoint,omitempty"`
 	OtherIfaces  []string `toml:"other_interfaces,omitempty" json:"other_interfaces,omitempty"` // left unconfigured
+	// Families lists the address families configured on the interface ("ipv4", "ipv6"); the
+	// fields above are IPv4's, IPv6 holds the other family's.
+	Families []string  `toml:"families,omitempty" json:"families,omitempty"`
+	IPv6     *Network6 `toml:"ipv6,omitempty" json:"ipv6,omitempty"`
+}
+
+// Network6 is the IPv6 side of the primary interface: router advertisements (SLAAC, default
+// route) and DHCPv6.
+type Network6 struct {
+	Addresses    []string `toml:"addresses" json:"addresses"`                             // CIDR: the DHCPv6 /128 and any SLAAC /64 address
+	Gateway      string   `toml:"gateway,omitempty" json:"gateway,omitempty"`             // default router from the RA (link-local)
+	DNS          []string `toml:"dns,omitempty" json:"dns,omitempty"`                     // DHCPv6 option 23
+	Search       []string `toml:"search,omitempty" json:"search,omitempty"`               // DHCPv6 option 24
+	DHCPv6Server string   `toml:"dhcpv6_server,omitempty" json:"dhcpv6_server,omitempty"` // server DUID; "" = SLAAC only
+	LeaseSeconds int      `toml:"lease_seconds,omitempty" json:"lease_seconds,omitempty"` // valid lifetime of the DHCPv6 address
 }
 
 // Route is one classless static route.
@@ -132,7 +147,13 @@ type Volume struct {
 	GID         uint32 `toml:"gid" json:"gid"`
 	Mode        Mode   `toml:"mode" json:"mode"` // ebs: mounted root dir; files: file mode
 
-	// ebs
+	// ebs. Mode, UID and GID are what the filesystem's root directory gets when stage two has
+	// just made the filesystem. On an existing filesystem only those user data gave
+	// (ModeGiven, UIDGiven, GIDGiven) are applied, at every boot; the others are left as they
+	// are, so the application's own mode and owner (a 0700 data directory) survive a reboot.
+	ModeGiven    bool        `toml:"mode_given,omitempty" json:"mode_given,omitempty"`
+	UIDGiven     bool        `toml:"uid_given,omitempty" json:"uid_given,omitempty"`
+	GIDGiven     bool        `toml:"gid_given,omitempty" json:"gid_given,omitempty"`
 	Device       string      `toml:"device,omitempty" json:"device,omitempty"`
 	FSType       string      `toml:"fs_type,omitempty" json:"fs_type,omitempty"`
 	MountOptions []string    `toml:"mount_options,omitempty" json:"mount_options,omitempty"`
@@ -172,7 +193,9 @@ type Module struct {
 	Params []string `toml:"params,omitempty" json:"params,omitempty"`
 }
 
-// Sysctl is one /proc/sys setting; Name uses dots (net.ipv4.ip_forward).
+// Sysctl is one /proc/sys setting; Name uses dots (net.ipv4.ip_forward), and a '/' inside a
+// component stands for a dot in the file name (net.ipv4.conf.eth0/100.forwarding), as in
+// sysctl(8). SysctlPath gives the file.
 type Sysctl struct {
 	Name  string `toml:"name" json:"name"`
 	Value string `toml:"value" json:"value"`

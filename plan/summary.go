@@ -205,6 +205,20 @@ func (v Volume) describe() string {
 		s = v.Kind + " -> " + v.Destination
 	}
 	s += fmt.Sprintf(" %d:%d %s", v.UID, v.GID, v.Mode)
+	if v.Kind == KindEBS && v.Destination != "" {
+		var newOnly []string
+		for _, f := range []struct {
+			given bool
+			name  string
+		}{{v.UIDGiven, "uid"}, {v.GIDGiven, "gid"}, {v.ModeGiven, "mode"}} {
+			if !f.given {
+				newOnly = append(newOnly, f.name)
+			}
+		}
+		if len(newOnly) > 0 {
+			s += " (" + strings.Join(newOnly, ", ") + " only on a new filesystem)"
+		}
+	}
 	if v.Optional {
 		s += " optional"
 	}
@@ -230,6 +244,22 @@ func (n Network) describe() string {
 	}
 	if n.MTU > 0 {
 		parts = append(parts, fmt.Sprintf("mtu %d", n.MTU))
+	}
+	if v6 := n.IPv6; v6 != nil {
+		s := "ipv6 " + strings.Join(v6.Addresses, " ")
+		if v6.Gateway != "" {
+			s += " gateway " + v6.Gateway
+		}
+		if len(v6.DNS) > 0 {
+			s += " dns " + strings.Join(v6.DNS, ",")
+		}
+		if v6.DHCPv6Server == "" {
+			s += " (SLAAC)"
+		}
+		parts = append(parts, s)
+	}
+	if n.IMDSEndpoint != "" {
+		parts = append(parts, "imds "+n.IMDSEndpoint)
 	}
 	return strings.Join(parts, ", ")
 }

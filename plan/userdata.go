@@ -63,6 +63,9 @@ type UserVolume struct {
 	Volume
 	UserID  Opt[uint32]
 	GroupID Opt[uint32]
+	at      volumeAt // where it is, for diagnostics naming two volumes
+	ModeSet bool     // mount.mode was given (not the kind's default)
+	skip    bool     // optional volume that would fail at boot: left out of the plan (warned)
 }
 
 // DefaultUserDataFile names user data in diagnostics.
@@ -98,14 +101,18 @@ func ParseUserData(file string, raw []byte, strict bool) (*UserData, Diagnostics
 		if errors.Is(err, io.EOF) {
 			return &UserData{}, nil
 		}
-		p.yamlError(err)
+		p.yamlError(b, err)
 		return nil, p.diags
+	}
+	// Before anything follows an alias: the expanded size, charged per use (plan/budget.go).
+	if d := CheckExpansion(p.file, &doc); d != nil {
+		return nil, Diagnostics{*d}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
 		p.errorf(&extra, "", "user data holds more than one YAML document (found a second \"---\"): keep one")
 	} else if !errors.Is(err, io.EOF) {
-		p.yamlError(err)
+		p.yamlError(b, err)
 	}
 	ud := &UserData{}
 	root := &doc
@@ -127,8 +134,12 @@ func ParseUserData(file string, raw []byte, strict bool) (*UserData, Diagnostics
 }
 
 // Gunzip decompresses b when it starts with the gzip magic (1f 8b); other input is returned
-// as is.
+// as is. Either way the result is at most MaxUserDataBytes, else it is an error (decompression
+// stops one byte past the limit: never a silent truncation).
 func Gunzip(b []byte) ([]byte, error) {
+	if len(b) > MaxUserDataBytes {
+		return nil, errUserDataSize("as fetched")
+	}
 	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
 		return b, nil
 	}
@@ -136,9 +147,12 @@ func Gunzip(b []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("user data looks gzip-compressed but is not valid gzip: %v", err)
 	}
-	out, err := io.ReadAll(io.LimitReader(zr, 64<<20))
+	out, err := io.ReadAll(io.LimitReader(zr, MaxUserDataBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("user data looks gzip-compressed but does not decompress: %v", err)
+	}
+	if len(out) > MaxUserDataBytes {
+		return nil, errUserDataSize("after gzip decompression")
 	}
 	return out, nil
 }
@@ -149,12 +163,19 @@ type parser struct {
 	diags     Diagnostics
 	budget    int
 	exhausted bool
+	dropped   [2]int // diagnostics over maxDiagnostics, by severity (plan/budget.go)
 }
 
 func (p *parser) add(sev Severity, n *yaml.Node, path, format string, args ...any) {
+	if p.full(sev) {
+		return
+	}
 	d := Diagnostic{File: p.file, Path: path, Message: fmt.Sprintf(format, args...), Severity: sev}
 	if n != nil {
 		d.Line, d.Col = n.Line, n.Column
+	}
+	if p.afterNUL(d) {
+		return
 	}
 	p.diags = append(p.diags, d)
 }
@@ -184,12 +205,13 @@ func (p *parser) sorted() Diagnostics {
 		}
 		return a.Col < b.Col
 	})
+	p.summarizeDropped()
 	return p.diags
 }
 
 var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-func (p *parser) yamlError(err error) {
+func (p *parser) yamlError(src []byte, err error) {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		for _, e := range te.Errors {
@@ -197,7 +219,8 @@ func (p *parser) yamlError(err error) {
 		}
 		return
 	}
-	p.yamlLine(err.Error())
+	line, col, msg := locateYAMLError(src, err.Error()) // see yamlerr.go
+	p.diags = append(p.diags, Diagnostic{File: p.file, Line: line, Col: col, Message: msg, Severity: SeverityError})
 }
 
 func (p *parser) yamlLine(msg string) {
@@ -431,6 +454,16 @@ func required[T any](p *parser, o *object, key string, conv func(*yaml.Node, str
 }
 
 func (p *parser) str(n *yaml.Node, path string) (string, bool) {
+	s, ok := p.text(n, path)
+	if ok && strings.IndexByte(s, 0) >= 0 {
+		p.errorf(p.resolve(n), path, "%s", errNUL)
+		return s, false // kept, so that no "must not be empty" follows
+	}
+	return s, ok
+}
+
+// text is str for file contents (template content, init scripts), where a NUL byte is data.
+func (p *parser) text(n *yaml.Node, path string) (string, bool) {
 	n = p.resolve(n)
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
 		p.errorf(n, path, "must be a string, got %s", describe(n))
@@ -611,16 +644,13 @@ func (p *parser) mode(n *yaml.Node, path string) (Mode, bool) {
 	return m, true
 }
 
-var topKeys = []string{"args", "command", "debug", "disable-services", "env", "env-from", "init-scripts",
-	"modules", "replace-init", "security", "shutdown-grace-period", "sysctls", "volumes", "working-dir"}
-
 func (p *parser) topLevel(n *yaml.Node, ud *UserData) {
 	r := p.resolve(n)
 	if r.Kind != yaml.MappingNode {
 		p.errorf(r, "", "user data must be a YAML mapping (keys such as command, env, volumes), got %s", describe(r))
 		return
 	}
-	o, ok := p.object(n, "", 0, topKeys...)
+	o, ok := p.object(n, "", 0, keysOf(UserDataSchema)...)
 	if !ok {
 		return
 	}
@@ -652,7 +682,7 @@ func (p *parser) topLevel(n *yaml.Node, ud *UserData) {
 }
 
 func (p *parser) nameValue(n *yaml.Node, path string, nameCheck func(string) error) (string, string, bool) {
-	o, ok := p.object(n, path, 1, "name", "value")
+	o, ok := p.object(n, path, 1, keysOf(schemaNameValue)...)
 	if !ok {
 		return "", "", false
 	}
@@ -694,13 +724,17 @@ func (p *parser) envList(n *yaml.Node, path string) ([]EnvVar, bool) {
 func (p *parser) sysctls(n *yaml.Node, path string) ([]Sysctl, bool) {
 	return list(p, n, path, func(e *yaml.Node, ip string) (Sysctl, bool) {
 		name, value, ok := p.nameValue(e, ip, CheckSysctlName)
+		if ok {
+			// sysctl(8) accepts the slash form too; the plan holds the dot form.
+			name, _ = NormalizeSysctlName(name)
+		}
 		return Sysctl{Name: name, Value: value}, ok
 	})
 }
 
 func (p *parser) scripts(n *yaml.Node, path string) ([]string, bool) {
 	return list(p, n, path, func(e *yaml.Node, ip string) (string, bool) {
-		s, ok := p.str(e, ip)
+		s, ok := p.text(e, ip)
 		if !ok {
 			return "", false
 		}
@@ -742,17 +776,17 @@ func (p *parser) modules(n *yaml.Node, path string) ([]Module, bool) {
 }
 
 func (p *parser) security(n *yaml.Node, path string) (Security, bool) {
-	o, ok := p.object(n, path, 1, "readonly-root-fs", "run-as-user-id", "run-as-group-id", "sshd")
+	o, ok := p.object(n, path, 1, keysOf(schemaSecurity)...)
 	if !ok {
 		return Security{}, false
 	}
 	s := Security{
 		ReadonlyRootFS: get(p, o, "readonly-root-fs", p.boolean),
-		RunAsUserID:    get(p, o, "run-as-user-id", p.u32),
-		RunAsGroupID:   get(p, o, "run-as-group-id", p.u32),
+		RunAsUserID:    get(p, o, "run-as-user-id", p.id),
+		RunAsGroupID:   get(p, o, "run-as-group-id", p.id),
 	}
 	if e, present := o.fields["sshd"]; present && !isNull(p.resolve(e.val)) {
-		if so, ok := p.object(e.val, join(path, "sshd"), 2, "enable"); ok {
+		if so, ok := p.object(e.val, join(path, "sshd"), 2, keysOf(schemaSSHD)...); ok {
 			s.SSHDEnable = get(p, so, "enable", p.boolean)
 		}
 	}
@@ -766,7 +800,7 @@ func (p *parser) envFromList(n *yaml.Node, path string) ([]EnvFrom, bool) {
 // envFromItem flattens one env-from list item; several sources in one item are taken in
 // easyto's order: imds, s3, ssm, secrets-manager.
 func (p *parser) envFromItem(n *yaml.Node, path string) ([]EnvFrom, bool) {
-	o, ok := p.object(n, path, 1, KindIMDS, KindS3, KindSSM, KindSecretsManager)
+	o, ok := p.object(n, path, 1, keysOf(schemaEnvFromItem)...)
 	if !ok {
 		return nil, false
 	}
@@ -780,9 +814,9 @@ func (p *parser) envFromItem(n *yaml.Node, path string) ([]EnvFrom, bool) {
 		var so *object
 		switch kind {
 		case KindIMDS:
-			so, ok = p.object(e.val, kp, 2, "name", "path", "optional")
+			so, ok = p.object(e.val, kp, 2, keysOf(schemaEnvFromIMDS)...)
 		default:
-			so, ok = p.object(e.val, kp, 2, "name", "path", "bucket", "key", "secret-id", "optional", "base64-encode")
+			so, ok = p.object(e.val, kp, 2, keysOf(schemaEnvFromAWS)...)
 		}
 		if !ok {
 			continue
@@ -813,6 +847,11 @@ func (p *parser) envFromItem(n *yaml.Node, path string) ([]EnvFrom, bool) {
 				ef.Name = nm.V
 			}
 			ef.Base64 = get(p, so, "base64-encode", p.boolean).V
+			if ef.Base64 && strings.TrimSpace(ef.Name) == "" {
+				// easyto's README: base64-encode is for a value fetched with name.
+				p.warnf(so.fields["base64-encode"].key, join(kp, "base64-encode"), "applies only to a value fetched with name; ignored (each JSON member is used as it is)")
+				ef.Base64 = false
+			}
 		}
 		if ef.Name != "" {
 			if err := checkEnvName(ef.Name); err != nil {
@@ -846,13 +885,15 @@ func (p *parser) nonEmpty(n *yaml.Node, path string) (string, bool) {
 }
 
 func (p *parser) volumes(n *yaml.Node, path string) ([]UserVolume, bool) {
-	return flatList(p, n, path, p.volumeItem)
+	vols, ok := flatList(p, n, path, p.volumeItem)
+	p.checkVolumeConflicts(vols)
+	return vols, ok
 }
 
 // volumeItem flattens one volumes list item; several kinds in one item are taken in easyto's
 // order: s3, ssm, secrets-manager, ebs, template.
 func (p *parser) volumeItem(n *yaml.Node, path string) ([]UserVolume, bool) {
-	o, ok := p.object(n, path, 1, KindEBS, KindS3, KindSSM, KindSecretsManager, KindTemplate)
+	o, ok := p.object(n, path, 1, keysOf(schemaVolumeItem)...)
 	if !ok {
 		return nil, false
 	}
@@ -865,10 +906,10 @@ func (p *parser) volumeItem(n *yaml.Node, path string) ([]UserVolume, bool) {
 		}
 		before := len(p.diags.Errors())
 		v := p.volume(kind, e.val, join(path, kind))
-		if len(p.diags.Errors()) == before {
-			out = append(out, v)
-		} else {
+		if len(p.diags.Errors()) != before {
 			allOK = false
+		} else if !v.skip {
+			out = append(out, v)
 		}
 	}
 	if len(o.fields) == 0 {
@@ -878,30 +919,19 @@ func (p *parser) volumeItem(n *yaml.Node, path string) ([]UserVolume, bool) {
 }
 
 func (p *parser) volume(kind string, n *yaml.Node, path string) UserVolume {
-	v := UserVolume{Volume: Volume{Kind: kind}}
-	var keys []string
-	switch kind {
-	case KindEBS:
-		keys = []string{"device", "attachment", "mount"}
-	case KindS3:
-		keys = []string{"bucket", "key-prefix", "optional", "mount"}
-	case KindSSM:
-		keys = []string{"path", "optional", "mount"}
-	case KindSecretsManager:
-		keys = []string{"secret-id", "optional", "mount"}
-	case KindTemplate:
-		keys = []string{"content", "variables", "optional", "mount"}
-	}
-	o, ok := p.object(n, path, 2, keys...)
+	v := UserVolume{Volume: Volume{Kind: kind}, at: volumeAt{path: path}}
+	o, ok := p.object(n, path, 2, keysOf(volumeSchemas[kind])...)
 	if !ok {
 		return v
 	}
 	if kind != KindEBS {
 		v.Optional = get(p, o, "optional", p.boolean).V
 	}
+	varsFrom, varsTo := -1, -1 // optional template: its variables' diagnostics
+
 	switch kind {
 	case KindEBS:
-		v.Device, _ = required(p, o, "device", p.absPath)
+		v.Device, v.at.dev = required(p, o, "device", p.absPath)
 		if e, present := o.fields["attachment"]; present && !isNull(p.resolve(e.val)) {
 			v.Attachment = p.attachment(e.val, join(path, "attachment"))
 		}
@@ -923,10 +953,16 @@ func (p *parser) volume(kind string, n *yaml.Node, path string) UserVolume {
 		if e, present := o.fields["content"]; !present {
 			p.errorf(o.n, join(path, "content"), "field is required")
 		} else {
-			v.Content, _ = p.strOrEmpty(e.val, join(path, "content"))
+			if !isNull(p.resolve(e.val)) {
+				v.Content, _ = p.text(e.val, join(path, "content"))
+			}
 		}
 		if e, present := o.fields["variables"]; present {
+			before := len(p.diags)
 			v.Variables = p.variables(e.val, join(path, "variables"))
+			if v.Optional {
+				varsFrom, varsTo = before, len(p.diags)
+			}
 		}
 	}
 	if e, present := o.fields["mount"]; !present {
@@ -935,6 +971,9 @@ func (p *parser) volume(kind string, n *yaml.Node, path string) UserVolume {
 		p.errorf(e.val, join(path, "mount"), "field is required (got null)")
 	} else {
 		p.mount(&v, e.val, join(path, "mount"))
+	}
+	if varsFrom >= 0 {
+		p.skipOptionalTemplate(&v, varsFrom, varsTo)
 	}
 	return v
 }
@@ -952,19 +991,20 @@ func DefaultMode(kind string) Mode {
 }
 
 func (p *parser) mount(v *UserVolume, n *yaml.Node, path string) {
-	o, ok := p.object(n, path, 3, "destination", "fs-type", "user-id", "group-id", "mode", "options")
+	o, ok := p.object(n, path, 3, keysOf(schemaMount)...)
 	if !ok {
 		return
 	}
-	v.Destination, _ = required(p, o, "destination", p.absPath)
+	v.Destination, v.at.dest = required(p, o, "destination", p.absPath)
 	if v.Kind == KindEBS && v.Destination == "/" {
 		p.errorf(o.fields["destination"].val, join(path, "destination"), "an EBS volume cannot be mounted over /")
 	}
-	v.UserID = get(p, o, "user-id", p.u32)
-	v.GroupID = get(p, o, "group-id", p.u32)
+	v.UserID = get(p, o, "user-id", p.id)
+	v.GroupID = get(p, o, "group-id", p.id)
 	v.Mode = DefaultMode(v.Kind)
 	if m := get(p, o, "mode", p.mode); m.Has() {
-		v.Mode = m.V
+		v.Mode, v.ModeSet = m.V, true
+		p.secretMode(v, o.fields["mode"].val, join(path, "mode"))
 	}
 	if v.Kind == KindEBS {
 		fs, fn := required(p, o, "fs-type", p.str)
@@ -973,14 +1013,22 @@ func (p *parser) mount(v *UserVolume, n *yaml.Node, path string) {
 		}
 		v.FSType = fs
 		if opts := get(p, o, "options", p.strList); opts.Has() {
+			// Each entry may hold several comma-separated options (fstab style); the plan
+			// holds one option per entry.
+			var all []string
 			for i, s := range opts.V {
-				if s == "" || strings.ContainsAny(s, ", \t\n") {
-					p.errorf(p.resolve(o.fields["options"].val).Content[i], index(join(path, "options"), i),
-						"invalid mount option %q: one option per list entry, no commas or spaces", s)
+				en := p.resolve(o.fields["options"].val).Content[i]
+				if r := p.resolve(en); r.Kind != yaml.ScalarNode || isNull(r) {
+					continue // already reported by strList
 				}
+				split, err := splitMountOptions(s)
+				if err != nil {
+					p.errorf(en, index(join(path, "options"), i), "%v", err)
+				}
+				all = append(all, split...)
 			}
-			if len(opts.V) > 0 {
-				v.MountOptions = opts.V
+			if len(all) > 0 {
+				v.MountOptions = all
 			}
 		}
 		return
@@ -1003,7 +1051,7 @@ func (p *parser) attachment(n *yaml.Node, path string) *Attachment {
 		}
 		n, path = r.Content[0], path+"[0]"
 	}
-	o, ok := p.object(n, path, 3, "tags", "timeout")
+	o, ok := p.object(n, path, 3, keysOf(schemaAttachment)...)
 	if !ok {
 		return nil
 	}
@@ -1015,10 +1063,17 @@ func (p *parser) attachment(n *yaml.Node, path string) *Attachment {
 		a.TimeoutSeconds = int(t.V)
 	}
 	// tags: documented required by easyto's README; its code defaults to [] (any available
-	// volume in the zone). Absent, null or [] all mean "no tag filter".
-	if e, present := o.fields["tags"]; present && !isNull(p.resolve(e.val)) {
+	// volume in the zone). Absent, null or [] are refused: an attachment takes any volume
+	// that matches, and its root is handed to the volume's owner.
+	if e, present := o.fields["tags"]; !present || isNull(p.resolve(e.val)) {
+		at := o.n
+		if present {
+			at = p.resolve(e.val)
+		}
+		p.errorf(at, join(path, "tags"), "%s", errNoTags)
+	} else {
 		tags, _ := list(p, e.val, join(path, "tags"), func(tn *yaml.Node, tp string) (Tag, bool) {
-			to, ok := p.object(tn, tp, 4, "key", "value")
+			to, ok := p.object(tn, tp, 4, keysOf(schemaTag)...)
 			if !ok {
 				return Tag{}, false
 			}
@@ -1031,6 +1086,8 @@ func (p *parser) attachment(n *yaml.Node, path string) *Attachment {
 		})
 		if len(tags) > 0 {
 			a.Tags = tags
+		} else if r := p.resolve(e.val); r.Kind == yaml.SequenceNode && len(r.Content) == 0 {
+			p.errorf(r, join(path, "tags"), "%s", errNoTags)
 		}
 	}
 	return a
@@ -1097,7 +1154,7 @@ func (p *parser) toJSON(b *strings.Builder, n *yaml.Node, path string, depth int
 					continue
 				}
 				if k.Kind != yaml.ScalarNode || k.Tag != "!!str" {
-					p.errorf(k, path, "variable names must be strings, got %s (quote it)", describe(k))
+					p.nonStringKey(k, path)
 					return false
 				}
 				if i, ok := pos[k.Value]; ok {

@@ -79,6 +79,9 @@ func (p *Plan) Validate() error {
 		if v.Mode > 0o7777 {
 			bad(f+".mode", "out of range (%o)", uint32(v.Mode))
 		}
+		if (v.ModeGiven || v.UIDGiven || v.GIDGiven) && (v.Kind != KindEBS || v.Destination == "") {
+			bad(f+".mode_given", "mode_given, uid_given and gid_given are only for a mounted ebs volume")
+		}
 		needDest := true
 		switch v.Kind {
 		case KindEBS:
@@ -166,6 +169,7 @@ func (p *Plan) Validate() error {
 			bad(f+".reason", "must say why the service is disabled")
 		}
 	}
+	errs = append(errs, p.hostileProblems()...)
 	if len(errs) == 0 {
 		return nil
 	}
@@ -209,24 +213,6 @@ func checkModuleName(n string) error {
 		return fmt.Errorf("must not be empty")
 	case strings.ContainsAny(n, "/\x00 \t\r\n"):
 		return fmt.Errorf("invalid module name %q: must not contain '/' or whitespace", n)
-	}
-	return nil
-}
-
-// CheckSysctlName accepts dotted names (net.ipv4.ip_forward) that stay under /proc/sys: no
-// '/', no empty component (so no leading, trailing or doubled dot), no space or control
-// character. Stage two checks again before writing, since a plan may be written by hand.
-func CheckSysctlName(n string) error {
-	if n == "" {
-		return fmt.Errorf("must not be empty")
-	}
-	if strings.ContainsFunc(n, func(r rune) bool { return r == '/' || r <= ' ' || r == 0x7f }) {
-		return fmt.Errorf("invalid sysctl name %q: must not contain '/', spaces or control characters (write net.ipv4.ip_forward)", n)
-	}
-	for _, c := range strings.Split(n, ".") {
-		if c == "" {
-			return fmt.Errorf("invalid sysctl name %q: empty component (no leading, trailing or doubled dots)", n)
-		}
 	}
 	return nil
 }

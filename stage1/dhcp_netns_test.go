@@ -136,6 +136,7 @@ func (s *dhcpServer) handle(conn net.PacketConn, peer net.Addr, m *dhcpv4.DHCPv4
 func setupPair(t *testing.T, srv *dhcpServer) (client *netns, link netconf.Link) {
 	t.Helper()
 	client, server := newNS(t), newNS(t)
+	serverNS.Store(client, server) // dualstack_netns_test.go runs dnsmasq there
 	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "bpc0"}, PeerName: "bps0"}
 	if err := client.nl.LinkAdd(veth); err != nil {
 		t.Fatalf("veth: %v", err)

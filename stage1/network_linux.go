@@ -17,6 +17,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/vishvananda/netlink"
+	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -37,6 +38,15 @@ type netEnv struct {
 	loadModules func() ([]string, error)
 	// allowKinds admits links of these virtual kinds as candidates (tests use veth).
 	allowKinds map[string]bool
+	// IPv6 (dhcp6_linux.go): prepare6 sets an interface's IPv6 sysctls and says whether it
+	// has IPv6 (nil = IPv4 only: the older veth tests), ns the namespace netlink
+	// subscriptions follow (nil = ours), openDHCP6 the DHCPv6 socket.
+	prepare6  func(ifname string) bool
+	ns        *vnetns.NsHandle
+	openDHCP6 func(ifname string) (net.PacketConn, error)
+	// bootstrapped, when set, sees the bootstrap interface's configuration before IMDS is
+	// asked for device numbers (stage one picks the IMDS address family there).
+	bootstrapped func(plan.Network)
 }
 
 func realNetEnv() (*netEnv, error) {
@@ -51,6 +61,8 @@ func realNetEnv() (*netEnv, error) {
 		},
 		resolvConf:  "/etc/resolv.conf",
 		loadModules: func() ([]string, error) { return loadNICModules("/") },
+		prepare6:    func(ifname string) bool { return prepareIPv6("/proc/sys", ifname) },
+		openDHCP6:   openDHCP6Real,
 	}, nil
 }
 
@@ -77,6 +89,9 @@ func setupNetwork(ctx context.Context, env *netEnv, md macLister) (plan.Network,
 	res, err := configure(ctx, env, boot, boot.Name)
 	if err != nil {
 		return plan.Network{}, err
+	}
+	if env.bootstrapped != nil {
+		env.bootstrapped(res)
 	}
 	devnum, derr := deviceNumbers(ctx, md)
 	var eni netconf.ENIPlan
@@ -234,6 +249,7 @@ func configure(ctx context.Context, env *netEnv, c netconf.Link, name string) (p
 	if err != nil {
 		return plan.Network{}, fmt.Errorf("%s: %w", name, err)
 	}
+	v6 := env.prepare6 != nil && env.prepare6(name) // before up: the kernel starts IPv6 with it
 	if err := env.nl.LinkSetUp(l); err != nil {
 		return plan.Network{}, fmt.Errorf("%s: set up: %w", name, err)
 	}
@@ -242,25 +258,38 @@ func configure(ctx context.Context, env *netEnv, c netconf.Link, name string) (p
 		return plan.Network{}, err
 	}
 	console.Debugf("network: %s carrier after %s", name, console.Duration(time.Since(start)))
+	if !v6 {
+		lease, err := configure4(ctx, env, c, name)
+		if err != nil {
+			return plan.Network{}, err
+		}
+		n := recordNetwork(name, c.MAC, lease)
+		n.Families = []string{"ipv4"}
+		return n, nil
+	}
+	return configureDual(ctx, env, c, name) // dualstack_linux.go
+}
 
-	start = time.Now()
+// configure4 runs DHCPv4 on the link and applies the lease.
+func configure4(ctx context.Context, env *netEnv, c netconf.Link, name string) (netconf.Lease, error) {
+	start := time.Now()
 	mac, _ := net.ParseMAC(c.MAC)
 	ack, err := dhcpLease(ctx, env, name, mac)
 	if err != nil {
-		return plan.Network{}, err
+		return netconf.Lease{}, err
 	}
 	lease, err := netconf.Interpret(ack)
 	if err != nil {
-		return plan.Network{}, fmt.Errorf("%s: %w", name, err)
+		return netconf.Lease{}, fmt.Errorf("%s: %w", name, err)
 	}
 	for _, n := range lease.Notes {
 		console.Infof("network: %s: %s", name, n)
 	}
 	if err := applyLease(env, c.Index, lease); err != nil {
-		return plan.Network{}, fmt.Errorf("%s: %w", name, err)
+		return netconf.Lease{}, fmt.Errorf("%s: %w", name, err)
 	}
 	console.Infof("network: %s %s in %s", name, lease.Summary(), console.Duration(time.Since(start)))
-	return recordNetwork(name, c.MAC, lease), nil
+	return lease, nil
 }
 
 func recordNetwork(name, mac string, l netconf.Lease) plan.Network {

@@ -76,6 +76,7 @@ func (f *Failure) Error() string { return f.Step + ": " + f.Err.Error() }
 func Run(cfg Config) error {
 	b := &boot{cfg: cfg, paths: DefaultPaths, start: time.Now()}
 	console.Infof("bootplan stage1 %s started", cfg.Version)
+	disableCtrlAltDel()
 	if err := RunSteps(context.Background(), b.sequence()); err != nil {
 		step := "stage1"
 		var se *StepError
@@ -103,6 +104,7 @@ func (b *boot) mounts(ctx context.Context) error {
 		return err
 	}
 	ensureStdio()
+	protectLinks()
 	return nil
 }
 
@@ -134,7 +136,7 @@ func (b *boot) cmdline(ctx context.Context) error {
 
 func (b *boot) readImage(ctx context.Context) error {
 	var err error
-	if b.metadata, err = os.ReadFile(b.paths.Metadata); err != nil {
+	if b.metadata, err = fsutil.ReadFile(b.paths.Metadata); err != nil {
 		return fmt.Errorf("read image metadata: %w", err)
 	}
 	// passwd and group are optional: Compile complains only if a user name needs them.
@@ -142,7 +144,7 @@ func (b *boot) readImage(ctx context.Context) error {
 		path string
 		dst  *[]byte
 	}{{b.paths.Passwd, &b.passwd}, {b.paths.Group, &b.group}} {
-		if *f.dst, err = os.ReadFile(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if *f.dst, err = fsutil.ReadFile(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			console.Warnf("image: %v", err)
 		}
 	}
@@ -154,7 +156,8 @@ func (b *boot) readImage(ctx context.Context) error {
 	return nil
 }
 
-// listServices returns the service names (directories) under dir; no dir = no services.
+// listServices returns the service names under dir (plan.ServiceNames: files and directories,
+// as easyto-init counts them); no dir = no services.
 func listServices(dir string) ([]string, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -163,13 +166,7 @@ func listServices(dir string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var names []string
-	for _, e := range ents {
-		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
-			names = append(names, e.Name())
-		}
-	}
-	return names, nil
+	return plan.ServiceNames(ents), nil
 }
 
 func (b *boot) network(ctx context.Context) error {
@@ -178,10 +175,12 @@ func (b *boot) network(ctx context.Context) error {
 		return err
 	}
 	defer env.nl.Close()
-	n, err := setupNetwork(ctx, env, b.imds)
+	env.bootstrapped = b.chooseIMDS // imdsfamily.go
+	n, err := setupNetwork(ctx, env, currentIMDS{b})
 	if err != nil {
 		return err
 	}
+	b.chooseIMDS(n)
 	n.IMDSEndpoint = b.imds.Endpoint()
 	b.net = n
 	return nil
@@ -194,6 +193,8 @@ func (b *boot) userData(ctx context.Context) error {
 	}
 	if !found {
 		console.Infof("user data: none (IMDS 404); booting with the image's configuration")
+		// A copy saved by an earlier boot may hold secrets the instance no longer has.
+		removeStaleUserData(b.paths.UserData)
 		return nil
 	}
 	b.rawUserData = raw

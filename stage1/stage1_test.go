@@ -20,6 +20,7 @@ import (
 	"github.com/bootplan/bootplan/internal/halt"
 	"github.com/bootplan/bootplan/internal/imds"
 	"github.com/bootplan/bootplan/plan"
+	"golang.org/x/sys/unix"
 )
 
 // captureConsole collects console output for one test.
@@ -423,14 +424,49 @@ func TestBootNoUserDataAndMissingMetadata(t *testing.T) {
 	}
 }
 
+// A previous boot's saved user data (it may hold secrets) must not outlive user data that
+// was removed from the instance: IMDS 404 deletes it.
+func TestBootNoUserDataRemovesStaleCopy(t *testing.T) {
+	out := captureConsole(t)
+	noHostname(t)
+	b := testBoot(t, meta, fakeIMDS(t, 404, nil))
+	if err := os.MkdirAll(filepath.Dir(b.paths.UserData), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(b.paths.UserData, []byte("env:\n  - name: DB\n    value: old-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := runAfterNetwork(b); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if _, err := os.Lstat(b.paths.UserData); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("stale user data still at %s (%v)", b.paths.UserData, err)
+	}
+	if !strings.Contains(out.String(), "removed the previous boot's user data "+b.paths.UserData) {
+		t.Errorf("console does not say so:\n%s", out)
+	}
+	// Nothing to remove: no line about it, and no failure.
+	out2 := captureConsole(t)
+	b2 := testBoot(t, meta, fakeIMDS(t, 404, nil))
+	if err := runAfterNetwork(b2); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out2.String(), "previous boot's user data") {
+		t.Errorf("claims a removal that did not happen:\n%s", out2)
+	}
+}
+
 func TestListServices(t *testing.T) {
+	// easyto's asset build makes the markers with touch: empty files. Directories count too;
+	// names starting with "." never do.
 	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "ssh"), 0o755)
-	os.MkdirAll(filepath.Join(dir, "chrony"), 0o755)
+	os.WriteFile(filepath.Join(dir, "ssh"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "chrony"), nil, 0o644)
+	os.MkdirAll(filepath.Join(dir, "ntp"), 0o755)
 	os.MkdirAll(filepath.Join(dir, ".hidden"), 0o755)
-	os.WriteFile(filepath.Join(dir, "README"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, ".keep"), nil, 0o644)
 	got, err := listServices(dir)
-	if err != nil || !reflect.DeepEqual(got, []string{"chrony", "ssh"}) {
+	if err != nil || !reflect.DeepEqual(got, []string{"chrony", "ntp", "ssh"}) {
 		t.Fatalf("got %v, %v", got, err)
 	}
 	if got, err := listServices(filepath.Join(dir, "none")); err != nil || got != nil {
@@ -535,5 +571,50 @@ func TestWritePlanOwnerAndMode(t *testing.T) {
 	st := fi.Sys().(*syscall.Stat_t)
 	if fi.Mode().Perm() != 0o600 || int(st.Uid) != os.Getuid() || int(st.Gid) != os.Getgid() {
 		t.Fatalf("plan %v owned by %d:%d, want 0600 and %d:%d", fi.Mode(), st.Uid, st.Gid, os.Getuid(), os.Getgid())
+	}
+}
+
+// Stage one turns Ctrl-Alt-Del into a SIGINT to PID 1 (LINUX_REBOOT_CMD_CAD_OFF); a failure
+// is a warning, not a failed boot.
+func TestDisableCtrlAltDel(t *testing.T) {
+	old := rebootSyscall
+	t.Cleanup(func() { rebootSyscall = old })
+	var got []int
+	rebootSyscall = func(cmd int) error { got = append(got, cmd); return nil }
+	disableCtrlAltDel()
+	if len(got) != 1 || got[0] != unix.LINUX_REBOOT_CMD_CAD_OFF {
+		t.Fatalf("reboot calls %#x, want one LINUX_REBOOT_CMD_CAD_OFF (%#x)", got, unix.LINUX_REBOOT_CMD_CAD_OFF)
+	}
+	rebootSyscall = func(int) error { return unix.EPERM }
+	disableCtrlAltDel() // must not panic or fail
+}
+
+// Stage one sets the link-protection sysctls, in order, and says so in one line; one the
+// kernel lacks is a warning, not a failure.
+func TestProtectLinks(t *testing.T) {
+	out := captureConsole(t)
+	old := writeSysctl
+	t.Cleanup(func() { writeSysctl = old })
+	var got []string
+	writeSysctl = func(name, value string) error { got = append(got, name+"="+value); return nil }
+	protectLinks()
+	want := []string{"fs.protected_hardlinks=1", "fs.protected_symlinks=1", "fs.protected_fifos=1", "fs.protected_regular=2"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("wrote %v, want %v", got, want)
+	}
+	if lines := strings.Split(strings.TrimSpace(out.String()), "\n"); len(lines) != 1 || !strings.Contains(lines[0], "link protection: "+strings.Join(want, " ")) {
+		t.Errorf("console:\n%s", out.String())
+	}
+
+	out.buf.Reset()
+	writeSysctl = func(name, value string) error {
+		if name == "fs.protected_regular" {
+			return errors.New("no such file or directory")
+		}
+		return nil
+	}
+	protectLinks()
+	if s := out.String(); !strings.Contains(s, "warning: link protection: could not set fs.protected_regular (no such file or directory)") || !strings.Contains(s, "fs.protected_fifos=1") {
+		t.Errorf("console:\n%s", s)
 	}
 }

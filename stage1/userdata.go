@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
+	"github.com/bootplan/bootplan/internal/console"
 	"github.com/bootplan/bootplan/internal/fsutil"
 	"github.com/bootplan/bootplan/internal/imds"
 	"github.com/bootplan/bootplan/plan"
@@ -48,4 +50,16 @@ func WriteUserData(path string, raw []byte) error {
 		b = raw
 	}
 	return writeFile(path, b, 0o600)
+}
+
+// removeStaleUserData deletes the user data an earlier boot saved at path, if any. A failure
+// is a warning, not a boot failure: the boot itself does not depend on the old copy.
+func removeStaleUserData(path string) {
+	err := os.Remove(path)
+	switch {
+	case err == nil:
+		console.Infof("removed the previous boot's user data %s (the instance has none now)", path)
+	case !errors.Is(err, fs.ErrNotExist):
+		console.Warnf("unable to remove the previous boot's user data %s: %v", path, err)
+	}
 }

@@ -38,7 +38,7 @@ var ErrNoCredentials = errors.New("no AWS credentials")
 //
 //   - Region: AWS_REGION (or AWS_DEFAULT_REGION) when set, else IMDS meta-data/placement/region.
 //   - Credentials: the SDK's default chain (environment → shared config → the instance role
-//     through IMDS; the SDK's IMDS client honours AWS_EC2_METADATA_SERVICE_ENDPOINT).
+//     through the IMDS endpoint of a.IMDS, which stage two takes from the plan).
 //   - Endpoints: the SDK's standard AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> variables;
 //     S3 uses path-style addressing whenever an endpoint URL is set (moto, MinIO, proxies).
 type AWS struct {
@@ -87,6 +87,11 @@ func (a *AWS) configLocked(ctx context.Context) (aws.Config, error) {
 	// never answers, which would leave the boot hanging in silence.
 	opts := []func(*config.LoadOptions) error{config.WithRegion(region),
 		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(awsRequestTimeout))}
+	if a.IMDS != nil {
+		// The instance role comes from the IMDS stage one chose (the plan's imds_endpoint:
+		// IPv6 on an IPv6-only subnet), not from the SDK's own reading of the environment.
+		opts = append(opts, config.WithEC2IMDSEndpoint(a.IMDS.Endpoint()))
+	}
 	opts = append(opts, a.ConfigOptions...)
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {

@@ -19,16 +19,22 @@ import (
 // holding a "/": "bin/app" is looked up as <dir>/bin/app in each PATH directory (easyto's
 // behaviour, kept on purpose; execvp would take it relative to the working directory).
 func LookPath(stat func(string) (fs.FileInfo, error), name, pathList string) (string, error) {
+	return lookPathShown(stat, name, pathList, name, "PATH="+pathList)
+}
+
+// lookPathShown is LookPath whose errors show shownName and shownPath instead of name and
+// pathList: those may be expanded from secrets, errors must only hold the plan's text.
+func lookPathShown(stat func(string) (fs.FileInfo, error), name, pathList, shownName, shownPath string) (string, error) {
 	if name == "" {
 		return "", errors.New("empty command")
 	}
 	if strings.HasPrefix(name, "/") {
 		fi, err := stat(name)
 		if err != nil {
-			return "", fmt.Errorf("command %s: %s", name, errnoOrErr(err))
+			return "", fmt.Errorf("command %s: %s", shownName, errnoOrErr(err))
 		}
 		if fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
-			return "", fmt.Errorf("command %s: Permission denied (not an executable file)", name)
+			return "", fmt.Errorf("command %s: Permission denied (not an executable file)", shownName)
 		}
 		return name, nil
 	}
@@ -43,7 +49,7 @@ func LookPath(stat func(string) (fs.FileInfo, error), name, pathList string) (st
 		}
 		return p, nil
 	}
-	return "", fmt.Errorf("command %q not found in PATH=%s", name, pathList)
+	return "", fmt.Errorf("command %q not found in %s", shownName, shownPath)
 }
 
 // CheckProgram checks, with stat (following links), that p is a regular file with an execute
@@ -100,17 +106,35 @@ func (rt *Runtime) PrepareCommand() (Cmd, error) {
 	if len(c.Argv) == 0 {
 		return Cmd{}, errors.New("empty command")
 	}
-	argv := plan.ExpandArgv(c.Argv, rt.Env)
-	resolved, err := LookPath(rt.Host.Stat, argv[0], envValue(rt.Env, "PATH"))
+	argv, err := plan.ExpandArgv(c.Argv, rt.Env)
+	if err != nil {
+		return Cmd{}, err
+	}
+	// Errors and logs are built from the plan's text only: argv[0] as written, and PATH as
+	// the plan states it (an expanded or fetched PATH may hold a secret value).
+	expanded0 := argv[0]
+	resolved, err := lookPathShown(rt.Host.Stat, argv[0], envValue(rt.Env, "PATH"), c.Argv[0], rt.shownEnv("PATH"))
 	if err != nil {
 		return Cmd{}, err
 	}
 	argv[0] = resolved
-	// What logs and the journal show: the resolved program and the unexpanded arguments.
-	shown := append([]string{resolved}, c.Argv[1:]...)
+	// What logs and the journal show: the resolved program and the unexpanded arguments. A
+	// program whose name came out of an expansion is shown as written.
+	prog := resolved
+	if expanded0 != c.Argv[0] {
+		prog = c.Argv[0]
+	}
+	shown := append([]string{prog}, c.Argv[1:]...)
 	dir := c.WorkingDir
 	if dir == "" {
 		dir = "/"
+	}
+	// Checked here, as root and before the start, so that a missing directory is named
+	// instead of surfacing as execve's "No such file or directory".
+	if fi, err := rt.Host.Stat(dir); err != nil {
+		return Cmd{}, fmt.Errorf("working dir %s: %s (create it in the image, a volume or an init script)", dir, errnoOrErr(err))
+	} else if !fi.IsDir() {
+		return Cmd{}, fmt.Errorf("working dir %s: Not a directory", dir)
 	}
 	groups := append([]uint32{}, c.Groups...)
 	cmd := Cmd{
@@ -129,7 +153,7 @@ func (rt *Runtime) PrepareCommand() (Cmd, error) {
 		Stdout:     os.Stdout,
 		Stderr:     os.Stderr,
 	}
-	console.Infof("command: %s (uid %d, gid %d, in %s)", resolved, c.UID, c.GID, dir)
+	console.Infof("command: %s (uid %d, gid %d, in %s)", prog, c.UID, c.GID, dir)
 	return cmd, nil
 }
 
@@ -142,14 +166,47 @@ func ReplaceInit(rt *Runtime, cmd Cmd, remountRO bool) error {
 			return fmt.Errorf("remount / read-only: %w", err)
 		}
 	}
-	console.Infof("execve: %s", cmd.Path)
+	shown := cmd.Shown()
+	console.Infof("execve: %s", shown)
 	if err := rt.Host.Exec(cmd); err != nil {
 		msg := errnoText(err)
-		if !strings.Contains(msg, cmd.Path) {
-			msg = cmd.Path + ": " + msg
+		if shown != cmd.Path && cmd.Path != "" {
+			// The host names the program by its path, which came out of an expansion.
+			msg = strings.ReplaceAll(msg, cmd.Path, shown)
+		}
+		if !strings.Contains(msg, shown) {
+			msg = shown + ": " + msg
 		}
 		// The step that failed is the command's: the banner names it like a failed start.
 		return &graph.StepError{Step: "command", Err: fmt.Errorf("execve failed: %s", msg)}
 	}
 	return nil
+}
+
+// shownEnv is how errors show the variable name: NAME=VALUE when the value is the plan's own
+// static text (no $(VAR) expanded into it, not fetched by env-from), else only the name and
+// where it came from: a value built from env-from may be a secret.
+func (rt *Runtime) shownEnv(name string) string {
+	val, ok := "", false
+	for _, e := range rt.Env {
+		if e.Name == name {
+			val, ok = e.Value, true
+		}
+	}
+	if !ok {
+		return name + " (unset)"
+	}
+	raw, static := "", false
+	for _, e := range rt.Plan.Env {
+		if e.Name == name {
+			raw, static = e.Value, true
+		}
+	}
+	if static && raw == val {
+		return name + "=" + val
+	}
+	if static {
+		return name + "=" + raw + " (expanded)"
+	}
+	return name + " (from env-from)"
 }

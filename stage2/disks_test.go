@@ -144,7 +144,7 @@ func TestApplySysctls(t *testing.T) {
 	if got := journal(h, "sysctl"); strings.Join(got, ";") != "sysctl net.ipv4.ip_forward=1;sysctl net.bridge.bridge-nf-call-iptables=1" {
 		t.Fatalf("journal %v", got)
 	}
-	for _, bad := range []string{"", "net/ipv4", "net..x", ".net", "net.", "kernel.a b", "../../etc/passwd"} {
+	for _, bad := range []string{"", "net/../x", "net..x", ".net", "net.", "kernel.a b", "../../etc/passwd"} {
 		rt.Plan.Sysctls = []plan.Sysctl{{Name: bad, Value: "1"}}
 		if err := rt.ApplySysctls(context.Background()); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("sysctl %q: ", bad)) {
 			t.Errorf("sysctl %q: error %v", bad, err)
@@ -232,18 +232,69 @@ func TestPrepareEBS(t *testing.T) {
 			if len(m) != 1 || !strings.Contains(m[0], "/dev/sdf on /data ("+c.fstype) || !strings.Contains(m[0], "commit=60") {
 				t.Fatalf("mount %v", m)
 			}
-			// Mode and owner go to the mounted root, after the mount.
-			var after []string
-			seen := false
-			for _, e := range h.Journal() {
-				if e.Op == "mount" {
-					seen = true
-				} else if seen && (e.Op == "chmod" || e.Op == "chown") {
-					after = append(after, e.Op+" "+e.Detail)
-				}
-			}
-			if len(after) != 2 {
+			// Mode and owner go to the mounted root of a filesystem just made, after the
+			// mount; an existing filesystem's root is left as it is (nothing given here).
+			after := rootChanges(h)
+			if c.mkfs && strings.Join(after, ";") != "chmod /data 0750;chown /data 1000:1000" {
 				t.Fatalf("chmod/chown after mount: %v (journal %v)", after, h.Journal())
+			}
+			if !c.mkfs && len(after) != 0 {
+				t.Fatalf("an existing filesystem's root was changed: %v", after)
+			}
+		})
+	}
+}
+
+// rootChanges returns the chmod and chown operations after the (first) mount.
+func rootChanges(h *SandboxHost) []string {
+	var after []string
+	seen := false
+	for _, e := range h.Journal() {
+		if e.Op == "mount" {
+			seen = true
+		} else if seen && (e.Op == "chmod" || e.Op == "chown") {
+			after = append(after, e.Op+" "+e.Detail)
+		}
+	}
+	return after
+}
+
+// TestPrepareEBSRoot: mode, user-id and group-id given in user data are applied to the root of
+// an existing filesystem at every boot; those not given are left as the application made them
+// (a PostgreSQL data directory stays 0700). A filesystem just made gets all of them.
+func TestPrepareEBSRoot(t *testing.T) {
+	base := plan.Volume{Kind: plan.KindEBS, Device: "/dev/sdf", FSType: "ext4", Destination: "/data", UID: 1000, GID: 1001, Mode: 0o750}
+	cases := []struct {
+		name           string
+		blank          bool
+		mode, uid, gid bool
+		want           string
+	}{
+		{name: "existing, nothing given", want: ""},
+		{name: "existing, mode given", mode: true, want: "chmod /data 0750"},
+		{name: "existing, user-id given", uid: true, want: "chown /data 1000:-"},
+		{name: "existing, group-id given", gid: true, want: "chown /data -:1001"},
+		{name: "existing, all given", mode: true, uid: true, gid: true, want: "chmod /data 0750;chown /data 1000:1001"},
+		{name: "new, nothing given", blank: true, want: "chmod /data 0750;chown /data 1000:1001"},
+		{name: "new, mode given", blank: true, mode: true, want: "chmod /data 0750;chown /data 1000:1001"},
+	}
+	ext4 := disk(t, "mkfs.ext4", 64<<20)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rt, h, logs := sandbox(t, nil)
+			img := ext4
+			if c.blank {
+				img = disk(t, "", 0)
+			}
+			put(t, h, "/dev/sdf", img)
+			put(t, h, "/.easyto/sbin/mkfs.ext4", []byte("#!/bin/sh\n"))
+			v := base
+			v.ModeGiven, v.UIDGiven, v.GIDGiven = c.mode, c.uid, c.gid
+			if err := rt.PrepareEBS(context.Background(), v); err != nil {
+				t.Fatalf("%v\n%s", err, logs)
+			}
+			if got := strings.Join(rootChanges(h), ";"); got != c.want {
+				t.Fatalf("root changes %q, want %q", got, c.want)
 			}
 		})
 	}

@@ -82,7 +82,8 @@ func (rt *Runtime) PrepareEBS(ctx context.Context, v plan.Volume) error {
 	if len(opts.Ignored) > 0 {
 		console.Debugf("ebs %s: ignoring fstab-only options %s", v.Device, strings.Join(opts.Ignored, ","))
 	}
-	if err := rt.ensureFilesystem(ctx, v, dev); err != nil {
+	made, err := rt.ensureFilesystem(ctx, v, dev)
+	if err != nil {
 		return err
 	}
 	if _, err := rt.Host.MkdirAll(v.Destination, 0o755); err != nil {
@@ -95,11 +96,25 @@ func (rt *Runtime) PrepareEBS(ctx context.Context, v plan.Volume) error {
 		console.Infof("ebs %s mounted read-only on %s (%s); mode and owner left as they are", dev, v.Destination, v.FSType)
 		return nil
 	}
-	if err := rt.Host.Chmod(v.Destination, unixMode(v.Mode)); err != nil {
-		return fmt.Errorf("ebs %s: mode %s on %s: %w", dev, v.Mode, v.Destination, err)
+	// The root of a filesystem just made gets the plan's mode and owner; on an existing one
+	// only what user data gave is applied (at every boot), the rest stays as the application
+	// left it.
+	if made || v.ModeGiven {
+		if err := rt.Host.Chmod(v.Destination, unixMode(v.Mode)); err != nil {
+			return fmt.Errorf("ebs %s: mode %s on %s: %w", dev, v.Mode, v.Destination, err)
+		}
 	}
-	if err := rt.Host.Chown(v.Destination, int(v.UID), int(v.GID)); err != nil {
-		return fmt.Errorf("ebs %s: owner %d:%d on %s: %w", dev, v.UID, v.GID, v.Destination, err)
+	uid, gid := -1, -1
+	if made || v.UIDGiven {
+		uid = int(v.UID)
+	}
+	if made || v.GIDGiven {
+		gid = int(v.GID)
+	}
+	if uid >= 0 || gid >= 0 {
+		if err := rt.Host.Chown(v.Destination, uid, gid); err != nil {
+			return fmt.Errorf("ebs %s: owner %s on %s: %w", dev, owner(uid, gid), v.Destination, err)
+		}
 	}
 	console.Infof("ebs %s mounted on %s (%s)", dev, v.Destination, v.FSType)
 	return nil
@@ -129,30 +144,30 @@ func (rt *Runtime) describeDevice(dev string) string {
 }
 
 // ensureFilesystem probes the device and formats it only when it is blank.
-func (rt *Runtime) ensureFilesystem(ctx context.Context, v plan.Volume, dev string) error {
+func (rt *Runtime) ensureFilesystem(ctx context.Context, v plan.Volume, dev string) (made bool, err error) {
 	b, err := rt.Host.ReadDevice(v.Device, 0, fsprobe.ProbeSize)
 	if err != nil {
-		return fmt.Errorf("ebs %s: reading the device to look for a filesystem: %w", dev, err)
+		return false, fmt.Errorf("ebs %s: reading the device to look for a filesystem: %w", dev, err)
 	}
 	if len(b) == 0 {
-		return fmt.Errorf("ebs %s: the device reads as empty (size 0?): not formatting it", dev)
+		return false, fmt.Errorf("ebs %s: the device reads as empty (size 0?): not formatting it", dev)
 	}
 	found := fsprobe.Probe(b)
 	switch {
 	case found.Type == v.FSType:
 		console.Infof("ebs %s holds %s: keeping it", dev, found)
-		return nil
+		return false, nil
 	case found.Type != fsprobe.Blank:
-		return fmt.Errorf("ebs %s holds %s, plan asks for %s: refusing to format a disk that holds data (wipe it yourself, or set fs-type to what it holds)", dev, found, v.FSType)
+		return false, fmt.Errorf("ebs %s holds %s, plan asks for %s: refusing to format a disk that holds data (wipe it yourself, or set fs-type to what it holds)", dev, found, v.FSType)
 	}
 	mkfs := MkfsDir + "/mkfs." + v.FSType
 	if _, err := rt.Host.Stat(mkfs); err != nil {
-		return fmt.Errorf("ebs %s is blank but %s is missing: this image cannot make %s filesystems", dev, mkfs, v.FSType)
+		return false, fmt.Errorf("ebs %s is blank but %s is missing: this image cannot make %s filesystems", dev, mkfs, v.FSType)
 	}
 	// stdin is a pipe at end of file: mkfs must never wait on a terminal.
 	r, err := pipeEOF()
 	if err != nil {
-		return fmt.Errorf("ebs %s: %w", dev, err)
+		return false, fmt.Errorf("ebs %s: %w", dev, err)
 	}
 	defer r.Close()
 	start := time.Now()
@@ -163,13 +178,13 @@ func (rt *Runtime) ensureFilesystem(ctx context.Context, v plan.Volume, dev stri
 		Stdin: r,
 	})
 	if err != nil {
-		return fmt.Errorf("ebs %s: running %s: %w", dev, mkfs, err)
+		return false, fmt.Errorf("ebs %s: running %s: %w", dev, mkfs, err)
 	}
 	if !st.Exited || st.Code != 0 {
-		return fmt.Errorf("ebs %s: %s failed (%s)", dev, mkfs, exitText(st))
+		return false, fmt.Errorf("ebs %s: %s failed (%s)", dev, mkfs, exitText(st))
 	}
 	console.Infof("ebs %s was blank: made %s in %s", dev, v.FSType, time.Since(start).Round(time.Millisecond))
-	return nil
+	return true, nil
 }
 
 func exitText(st ExitStatus) string {
@@ -244,6 +259,11 @@ func filter(name, value string) ec2types.Filter {
 // unless one is already attached under the device name, retrying until deadline (wait after
 // the start of the volume's preparation).
 func (rt *Runtime) attachByTags(ctx context.Context, v plan.Volume, wait time.Duration, deadline time.Time) error {
+	// Compile and Validate refuse this; a hand-written plan must not get that far either:
+	// without a tag filter any available volume in the zone would match and be handed over.
+	if len(v.Attachment.Tags) == 0 {
+		return fmt.Errorf("ebs %s: attachment without tags refused: it would take any available volume in the zone; list the volume's tags", v.Device)
+	}
 	if rt.IMDS == nil {
 		return fmt.Errorf("ebs %s: attachment needs IMDS for the instance id and availability zone", v.Device)
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -93,22 +94,50 @@ func EnvFromSource(ef plan.EnvFrom) string {
 }
 
 // FetchEnvFrom resolves env-from source i. It returns the variables (names from the source,
-// values never logged) or, for an optional source that is missing, nil and an error wrapping
-// graph.ErrSkip after an info line. Any other failure is one line naming the index, the source and
-// the AWS error code.
+// values never logged). An optional source that fails in any way — not found, access denied,
+// no region or credentials, a value that is not the JSON it should be — returns nil and an
+// error wrapping graph.ErrSkip after one info line, as easyto does. Any failure of a source
+// that is not optional is one line naming the index, the source and the AWS error code.
 func (rt *Runtime) FetchEnvFrom(ctx context.Context, i int, ef plan.EnvFrom) ([]plan.EnvVar, error) {
 	src := EnvFromSource(ef)
+	// skip reports whether a failure of this source is skipped; a boot being stopped is not.
+	skip := func(what string, err string) bool {
+		if !ef.Optional || ctx.Err() != nil {
+			return false
+		}
+		console.Infof("optional env-from[%d] %s %s, skipping: %s", i, src, what, err)
+		return true
+	}
 	raw, err := rt.fetchRaw(ctx, ef)
 	if err != nil {
-		if ef.Optional && isMissing(err) {
-			console.Infof("optional env-from[%d] %s not found, skipping: %s", i, src, awsErr(err))
-			return nil, fmt.Errorf("%w: optional %s not found", graph.ErrSkip, src)
+		what := "failed"
+		if isMissing(err) {
+			what = "not found"
+		}
+		if skip(what, awsErr(err)) {
+			return nil, fmt.Errorf("%w: optional %s %s", graph.ErrSkip, src, what)
 		}
 		return nil, fmt.Errorf("env-from[%d] %s: %s", i, src, awsErr(err))
 	}
-	vars, err := EnvFromValue(raw, ef.Name, ef.Base64)
+	b64 := ef.Base64
+	if b64 && strings.TrimSpace(ef.Name) == "" {
+		// easyto's README: base64-encode is for a value fetched with name.
+		console.Warnf("env-from[%d] %s: base64-encode applies only to a value fetched with name; ignored", i, src)
+		b64 = false
+	}
+	vars, skipped, err := EnvFromValue(raw, ef.Name, b64)
 	if err != nil {
+		if skip("failed", err.Error()) {
+			return nil, fmt.Errorf("%w: optional %s failed", graph.ErrSkip, src)
+		}
 		return nil, fmt.Errorf("env-from[%d] %s: %w", i, src, err)
+	}
+	if len(skipped) > 0 {
+		q := make([]string, len(skipped))
+		for k, s := range skipped {
+			q[k] = strconv.Quote(s)
+		}
+		console.Infof("env-from[%d] %s: skipped keys %s (null, array or object: not a variable value)", i, src, strings.Join(q, ", "))
 	}
 	names := make([]string, len(vars))
 	for k, v := range vars {
@@ -120,81 +149,74 @@ func (rt *Runtime) FetchEnvFrom(ctx context.Context, i int, ef plan.EnvFrom) ([]
 
 // EnvFromValue turns fetched bytes into variables (pure). With name: one variable, the value
 // trimmed of surrounding whitespace, or with b64 the standard base64 of the raw bytes. Without
-// name: a one-level JSON object; strings as is, numbers as written, bools as true/false;
-// null, arrays and objects are refused naming the key, as are duplicate keys. With b64 each
-// member's value is encoded.
-func EnvFromValue(raw []byte, name string, b64 bool) ([]plan.EnvVar, error) {
+// name (b64 is then ignored, as easyto does): a one-level JSON object; strings as is, numbers
+// as written, bools as true/false; members that are null, arrays or objects are skipped and
+// their keys returned in skipped (easyto skips them too); duplicate keys are refused.
+func EnvFromValue(raw []byte, name string, b64 bool) (vars []plan.EnvVar, skipped []string, err error) {
 	name = strings.TrimSpace(name)
 	if name != "" {
 		v := strings.TrimSpace(string(raw))
 		if b64 {
 			v = base64.StdEncoding.EncodeToString(raw)
 		}
-		return []plan.EnvVar{{Name: name, Value: v}}, nil
+		return []plan.EnvVar{{Name: name, Value: v}}, nil, nil
 	}
-	vars, err := parseEnvJSON(raw)
-	if err != nil {
-		return nil, err
-	}
-	if b64 {
-		for k := range vars {
-			vars[k].Value = base64.StdEncoding.EncodeToString([]byte(vars[k].Value))
-		}
-	}
-	return vars, nil
+	return parseEnvJSON(raw)
 }
 
 // parseEnvJSON reads a one-level JSON object, keeping member order. Error messages name keys,
 // never values.
-func parseEnvJSON(raw []byte) ([]plan.EnvVar, error) {
+func parseEnvJSON(raw []byte) (out []plan.EnvVar, skipped []string, err error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
 	tok, err := dec.Token()
 	if err != nil {
-		return nil, fmt.Errorf("invalid JSON (want an object of names to values, or set name): %s", jsonErr(err))
+		return nil, nil, fmt.Errorf("invalid JSON (want an object of names to values, or set name): %s", jsonErr(err))
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, fmt.Errorf("invalid JSON: want an object of names to values (or set name), got %s", jsonKind(tok))
+		return nil, nil, fmt.Errorf("invalid JSON: want an object of names to values (or set name), got %s", jsonKind(tok))
 	}
-	var out []plan.EnvVar
 	seen := map[string]bool{}
-	for dec.More() {
+	for member := 1; dec.More(); member++ {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, fmt.Errorf("invalid JSON: %s", jsonErr(err))
+			return nil, nil, fmt.Errorf("invalid JSON: %s", jsonErr(err))
 		}
 		key, _ := tok.(string)
+		// The whole value, nested ones included, so that a skipped member is consumed. Until
+		// it is read, the "key" may be a value out of place ({"A":"x","s3cr3t"}): errors
+		// before that name the member's position only.
+		var rv json.RawMessage
+		if err := dec.Decode(&rv); err != nil {
+			return nil, nil, fmt.Errorf("invalid JSON in member %d: %s", member, jsonErr(err))
+		}
 		if seen[key] {
-			return nil, fmt.Errorf("invalid JSON: duplicate key %q", key)
+			return nil, nil, fmt.Errorf("invalid JSON: duplicate key %q", key)
 		}
 		seen[key] = true
-		if key == "" || strings.ContainsAny(key, "=\x00") {
-			return nil, fmt.Errorf("invalid JSON: key %q is not a valid variable name", key)
-		}
-		tok, err = dec.Token()
-		if err != nil {
-			return nil, fmt.Errorf("invalid JSON at key %q: %s", key, jsonErr(err))
-		}
 		var v string
-		switch t := tok.(type) {
-		case string:
-			v = t
-		case json.Number:
-			v = t.String()
-		case bool:
-			v = fmt.Sprint(t)
-		default:
-			return nil, fmt.Errorf("key %q: %s is not allowed (want string, number or bool)", key, jsonKind(tok))
+		switch rv[0] {
+		case 'n', '[', '{':
+			skipped = append(skipped, key)
+			continue
+		case '"':
+			if err := json.Unmarshal(rv, &v); err != nil {
+				return nil, nil, fmt.Errorf("invalid JSON at key %q: %s", key, jsonErr(err))
+			}
+		default: // a number as written, true or false
+			v = string(rv)
+		}
+		if key == "" || strings.ContainsAny(key, "=\x00") {
+			return nil, nil, fmt.Errorf("invalid JSON: key %q is not a valid variable name", key)
 		}
 		out = append(out, plan.EnvVar{Name: key, Value: v})
 	}
 	if _, err := dec.Token(); err != nil {
-		return nil, fmt.Errorf("invalid JSON: %s", jsonErr(err))
+		return nil, nil, fmt.Errorf("invalid JSON: %s", jsonErr(err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("invalid JSON: data after the object")
+		return nil, nil, errors.New("invalid JSON: data after the object")
 	}
-	return out, nil
+	return out, skipped, nil
 }
 
 // jsonErr hides the offending text a syntax error may quote (it could be a secret).
@@ -220,7 +242,7 @@ func jsonKind(tok json.Token) string {
 		return "an object"
 	case string:
 		return "a string"
-	case json.Number:
+	case json.Number, float64:
 		return "a number"
 	case bool:
 		return "a bool"

@@ -24,7 +24,7 @@ func Execute(ctx context.Context, rt *Runtime) (Cmd, error) {
 		rt.AWS = NewAWS(rt.IMDS)
 	}
 	started := time.Now()
-	results, err := graph.Run(ctx, Sequence(rt), graph.Options{}.WithConsole())
+	results, err := graph.Run(ctx, Sequence(rt), rt.graphOptions().WithConsole())
 	if results != nil {
 		if werr := rt.writeReport(NewReport(started, results, err)); werr != nil {
 			console.Warnf("unable to write the boot report: %v", werr)
@@ -42,6 +42,19 @@ func Execute(ctx context.Context, rt *Runtime) (Cmd, error) {
 		}
 	}
 	return cmd, nil
+}
+
+// graphOptions: once ctx ends (a shutdown request), the running steps get the plan's
+// shutdown grace period, then are abandoned: a step blocked in a syscall (a FIFO, a hung
+// mount, a failing disk, a child in uninterruptible sleep) must not keep the machine from
+// shutting down. Their children are killed by the shutdown that follows.
+func (rt *Runtime) graphOptions() graph.Options {
+	return graph.Options{Abandon: true, AbandonGrace: ShutdownGrace(rt.Plan)}
+}
+
+// ShutdownGrace is the plan's shutdown grace period (0 allowed: SIGKILL right after SIGTERM).
+func ShutdownGrace(p *plan.Plan) time.Duration {
+	return time.Duration(max(p.Command.ShutdownGrace, 0)) * time.Second
 }
 
 func (rt *Runtime) writeReport(r Report) error {

@@ -144,22 +144,32 @@ func (rt *Runtime) checkNoSymlinks(dst, full string) error {
 	return nil
 }
 
-// writeVolumeFile writes one file of a volume: parents created 0755 and only those chowned,
-// file written atomically with the volume's mode and owner.
+// writeVolumeFile writes one file of a volume with the volume's mode (setuid, setgid and
+// sticky honoured, as on EBS) and owner.
+//
+// Missing directories above the destination are created 0755 and stay root's. The
+// destination and everything below it (the tree of an S3 prefix or SSM path, which the
+// workload may own) are walked one directory at a time without following symlinks, missing
+// ones created 0755 with the volume's owner, and the file is written with the safe writer in
+// the last one (internal/fsutil): nothing planted there, before or during the write, can make
+// PID 1 write or chown anything else.
 func (rt *Runtime) writeVolumeFile(v plan.Volume, full string, data []byte) error {
 	if err := rt.checkNoSymlinks(v.Destination, full); err != nil {
 		return err
 	}
-	created, err := rt.Host.MkdirAll(path.Dir(full), 0o755)
-	if err != nil {
+	dst := path.Clean(v.Destination)
+	if dst == "/" || !path.IsAbs(dst) {
+		return fmt.Errorf("destination %q: want an absolute path below /", v.Destination)
+	}
+	base, rel := path.Dir(dst), path.Base(dst)
+	if full != dst {
+		rel += "/" + strings.TrimPrefix(full, dst+"/")
+	}
+	if _, err := rt.Host.MkdirAll(base, 0o755); err != nil {
 		return err
 	}
-	for _, d := range created {
-		if err := rt.Host.Chown(d, int(v.UID), int(v.GID)); err != nil {
-			return err
-		}
-	}
-	return rt.Host.WriteFileAtomic(full, data, fs.FileMode(v.Mode), int(v.UID), int(v.GID))
+	_, err := rt.Host.WriteFileBeneath(base, rel, data, unixMode(v.Mode), int(v.UID), int(v.GID))
+	return err
 }
 
 // writeEntries checks every path first (nothing is written when one would escape), then
@@ -303,7 +313,8 @@ func RenderTemplate(content, variablesJSON string, env []plan.EnvVar) (string, e
 	dec := json.NewDecoder(strings.NewReader(variablesJSON))
 	dec.UseNumber()
 	var vars any
-	if err := dec.Decode(&vars); err != nil {
+	err := dec.Decode(&vars)
+	if err != nil {
 		return "", fmt.Errorf("invalid variables: %s", jsonErr(err))
 	}
 	switch vars.(type) {
@@ -321,7 +332,10 @@ func RenderTemplate(content, variablesJSON string, env []plan.EnvVar) (string, e
 		lookupMap[e.Name] = e.Value
 	}
 	lookup := func(n string) (string, bool) { s, ok := lookupMap[n]; return s, ok }
-	vars = expandStrings(vars, lookup)
+	budget := plan.MaxTemplateVariables
+	if vars, err = expandStrings(vars, lookup, &budget); err != nil {
+		return "", err
+	}
 
 	out, err := mustache.Render(content, vars)
 	if err != nil {
@@ -330,20 +344,32 @@ func RenderTemplate(content, variablesJSON string, env []plan.EnvVar) (string, e
 	return out, nil
 }
 
-func expandStrings(v any, lookup func(string) (string, bool)) any {
+// expandStrings expands every string in v; budget is what the expanded strings may still take
+// together (plan.MaxTemplateVariables for one template).
+func expandStrings(v any, lookup func(string) (string, bool), budget *int) (any, error) {
+	var err error
 	switch t := v.(type) {
 	case string:
-		return plan.Expand(t, lookup)
+		s, ok := plan.ExpandMax(t, lookup, *budget)
+		if !ok {
+			return nil, fmt.Errorf("variables: the strings grow past %d MiB with $(VAR) references expanded: make them smaller", plan.MaxTemplateVariables>>20)
+		}
+		*budget -= len(s)
+		return s, nil
 	case map[string]any:
 		for k, x := range t {
-			t[k] = expandStrings(x, lookup)
+			if t[k], err = expandStrings(x, lookup, budget); err != nil {
+				return nil, err
+			}
 		}
-		return t
+		return t, nil
 	case []any:
 		for k, x := range t {
-			t[k] = expandStrings(x, lookup)
+			if t[k], err = expandStrings(x, lookup, budget); err != nil {
+				return nil, err
+			}
 		}
-		return t
+		return t, nil
 	}
-	return v
+	return v, nil
 }

@@ -26,9 +26,16 @@ type Host interface {
 	// MkdirAll creates path and its missing parents with perm and returns the directories it
 	// created (outermost first), so callers chown only what they made.
 	MkdirAll(path string, perm fs.FileMode) (created []string, err error)
-	// WriteFileAtomic writes a temporary file in the same directory, fsyncs, chmods, chowns
-	// (uid/gid < 0 = leave), renames over path and fsyncs the directory.
+	// WriteFileAtomic writes a new file under an unpredictable name in the same directory
+	// (internal/fsutil: O_EXCL, never through a planted link or FIFO), chowns (uid/gid < 0 =
+	// leave), chmods (setuid/setgid/sticky kept), fsyncs, renames over path and fsyncs the
+	// directory.
 	WriteFileAtomic(path string, data []byte, perm fs.FileMode, uid, gid int) error
+	// WriteFileBeneath writes base/rel as WriteFileAtomic does, but never follows a symlink
+	// at any component of rel, even one planted while it runs (the workload may own the
+	// directories below base): missing directories of rel are created 0755 and given
+	// uid:gid. It returns the directories it created (outermost first).
+	WriteFileBeneath(base, rel string, data []byte, perm fs.FileMode, uid, gid int) (created []string, err error)
 	Chown(path string, uid, gid int) error
 	Chmod(path string, perm fs.FileMode) error
 	Remove(path string) error
@@ -47,6 +54,9 @@ type Host interface {
 	LoadModule(path string, params string) error
 	WriteSysctl(name, value string) error
 	SetHostname(name string) error
+	// SetNofile sets PID 1's RLIMIT_NOFILE soft and hard to n; every process it starts
+	// afterwards inherits it (container parity).
+	SetNofile(n uint64) error
 
 	// Processes. Run starts cmd and waits for it (through the reaper on the real host).
 	Run(ctx context.Context, cmd Cmd) (ExitStatus, error)
@@ -80,6 +90,20 @@ type Cmd struct {
 	Stdout     io.Writer
 	Stderr     io.Writer
 	Credential bool // set uid/gid/groups (false: inherit root's)
+}
+
+// Shown names the program for logs and errors: ShownArgs[0] (the plan's unexpanded argv[0]
+// or the resolved path), else Path, else Args[0].
+func (c Cmd) Shown() string {
+	switch {
+	case len(c.ShownArgs) > 0:
+		return c.ShownArgs[0]
+	case c.Path != "":
+		return c.Path
+	case len(c.Args) > 0:
+		return c.Args[0]
+	}
+	return ""
 }
 
 // ExitStatus is how a process ended.

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"syscall"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/bootplan/bootplan/internal/fsutil"
 	"github.com/bootplan/bootplan/internal/kmod"
 	"github.com/bootplan/bootplan/internal/reaper"
+	"github.com/bootplan/bootplan/plan"
 )
 
 // LinuxHost is the real machine. Processes are started through the process's one reaper
@@ -31,7 +31,6 @@ type LinuxHost struct {
 // NewLinuxHost returns the real host using r for every child.
 func NewLinuxHost(r *reaper.Reaper) *LinuxHost { return &LinuxHost{Reaper: r} }
 
-func (h *LinuxHost) ReadFile(p string) ([]byte, error)       { return os.ReadFile(p) }
 func (h *LinuxHost) Lstat(p string) (fs.FileInfo, error)     { return os.Lstat(p) }
 func (h *LinuxHost) Stat(p string) (fs.FileInfo, error)      { return os.Stat(p) }
 func (h *LinuxHost) ReadDir(p string) ([]fs.DirEntry, error) { return os.ReadDir(p) }
@@ -46,6 +45,12 @@ func (h *LinuxHost) Unmount(target string, flags int) error {
 func (h *LinuxHost) Reboot(cmd int) error { return unix.Reboot(cmd) }
 func (h *LinuxHost) SetHostname(name string) error {
 	return wrapErr("sethostname", name, unix.Sethostname([]byte(name)))
+}
+
+// SetNofile goes through the syscall package on purpose: its Setrlimit also drops the limit
+// the Go runtime saved at start, which it would otherwise restore in every child.
+func (h *LinuxHost) SetNofile(n uint64) error {
+	return wrapErr("setrlimit", "RLIMIT_NOFILE", syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: n, Max: n}))
 }
 func (h *LinuxHost) Chown(p string, uid, gid int) error { return os.Lchown(p, uid, gid) }
 func (h *LinuxHost) RemountRootReadonly() error {
@@ -97,6 +102,13 @@ func (h *LinuxHost) WriteFileAtomic(p string, data []byte, perm fs.FileMode, uid
 	return fsutil.WriteAtomic(p, data, perm, uid, gid)
 }
 
+// ReadFile reads a regular file and never waits on a FIFO (fsutil.ReadFile).
+func (h *LinuxHost) ReadFile(p string) ([]byte, error) { return fsutil.ReadFile(p) }
+
+func (h *LinuxHost) WriteFileBeneath(base, rel string, data []byte, perm fs.FileMode, uid, gid int) ([]string, error) {
+	return fsutil.WriteBeneath(base, rel, data, perm, uid, gid, uid, gid)
+}
+
 func (h *LinuxHost) ReadDevice(p string, off int64, n int) ([]byte, error) {
 	f, err := os.Open(p)
 	if err != nil {
@@ -129,8 +141,11 @@ func (h *LinuxHost) LoadModule(p string, params string) error {
 }
 
 func (h *LinuxHost) WriteSysctl(name, value string) error {
-	p := "/proc/sys/" + strings.ReplaceAll(name, ".", "/")
-	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	rel, err := plan.SysctlPath(name) // dot or slash form, read as sysctl(8) does
+	if err != nil {
+		return fmt.Errorf("sysctl %s: %w", name, err)
+	}
+	f, err := os.OpenFile("/proc/sys/"+rel, os.O_WRONLY, 0)
 	if err != nil {
 		return fmt.Errorf("sysctl %s: %w", name, err)
 	}

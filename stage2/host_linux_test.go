@@ -150,3 +150,38 @@ func TestCheckProgram(t *testing.T) {
 		t.Fatalf("Exec of a missing program: %v (uid %d → %d)", err, uid, os.Getuid())
 	}
 }
+
+// The machine's host writes a volume's tree without following a symlink anywhere below the
+// base, and reads never wait on a FIFO planted where a file is expected.
+func TestLinuxHostBeneathAndFIFO(t *testing.T) {
+	dir := t.TempDir()
+	h := &LinuxHost{}
+	etc := filepath.Join(dir, "etc")
+	if err := os.MkdirAll(filepath.Join(dir, "srv/www"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../etc", filepath.Join(dir, "srv/www/css")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.WriteFileBeneath(filepath.Join(dir, "srv"), "www/css/app.css", []byte("x"), 0o644, -1, -1); err == nil || !strings.Contains(err.Error(), "www/css is a symlink") {
+		t.Errorf("err = %v, want the symlink refused", err)
+	}
+	if ents, _ := os.ReadDir(etc); len(ents) != 0 {
+		t.Errorf("written through the symlink: %v", ents)
+	}
+	created, err := h.WriteFileBeneath(filepath.Join(dir, "srv"), "www/js/app.js", []byte("x"), 0o644, -1, -1)
+	if err != nil || len(created) != 1 || created[0] != filepath.Join(dir, "srv/www/js") {
+		t.Errorf("created %v, %v", created, err)
+	}
+
+	fifo := filepath.Join(dir, "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.ReadFile(fifo); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("ReadFile of a FIFO: %v, want a refusal (and no wait)", err)
+	}
+}

@@ -200,8 +200,55 @@ func (h *SandboxHost) WriteFileAtomic(p string, data []byte, perm fs.FileMode, u
 	if err := fsutil.WriteAtomicIn(h.root, r, data, perm, -1, -1); err != nil {
 		return h.wrap("write", p, err)
 	}
-	h.record("write", "%s (%04o, %s, %d bytes)", path.Clean("/"+r), uint32(perm.Perm()), owner(uid, gid), len(data))
+	h.record("write", "%s (%04o, %s, %d bytes)", path.Clean("/"+r), modeBits(perm), owner(uid, gid), len(data))
 	return nil
+}
+
+// WriteFileBeneath refuses a symlink at any directory of rel, then creates the missing ones
+// (chowns recorded) and writes the file. The sandbox is not raced by a workload, so checking
+// first is enough here; the machine's host does it race-free.
+func (h *SandboxHost) WriteFileBeneath(base, rel string, data []byte, perm fs.FileMode, uid, gid int) ([]string, error) {
+	full := path.Join(base, rel)
+	cur := base
+	comps := strings.Split(rel, "/")
+	for _, c := range comps[:len(comps)-1] {
+		cur = path.Join(cur, c)
+		fi, err := h.Lstat(cur)
+		if errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !fi.IsDir() {
+			return nil, fmt.Errorf("write %s: %s %w", full, cur, fsutil.ErrSymlinkInPath)
+		}
+	}
+	created, err := h.MkdirAll(path.Dir(full), 0o755)
+	if err != nil {
+		return created, err
+	}
+	for _, d := range created {
+		if err := h.Chown(d, uid, gid); err != nil {
+			return created, err
+		}
+	}
+	return created, h.WriteFileAtomic(full, data, perm, uid, gid)
+}
+
+// modeBits is perm as chmod writes it (04755), setuid, setgid and sticky included.
+func modeBits(perm fs.FileMode) uint32 {
+	b := uint32(perm.Perm())
+	if perm&fs.ModeSetuid != 0 {
+		b |= 0o4000
+	}
+	if perm&fs.ModeSetgid != 0 {
+		b |= 0o2000
+	}
+	if perm&fs.ModeSticky != 0 {
+		b |= 0o1000
+	}
+	return b
 }
 
 func owner(uid, gid int) string {
@@ -232,7 +279,7 @@ func (h *SandboxHost) Chmod(p string, perm fs.FileMode) error {
 	if err := h.root.Chmod(r, perm); err != nil {
 		return h.wrap("chmod", p, err)
 	}
-	h.record("chmod", "%s %04o", p, uint32(perm.Perm()))
+	h.record("chmod", "%s %04o", p, modeBits(perm))
 	return nil
 }
 
@@ -315,6 +362,11 @@ func (h *SandboxHost) LoadModule(p string, params string) error {
 
 func (h *SandboxHost) WriteSysctl(name, value string) error {
 	h.record("sysctl", "%s=%s", name, value)
+	return nil
+}
+
+func (h *SandboxHost) SetNofile(n uint64) error {
+	h.record("rlimit", "NOFILE=%d", n)
 	return nil
 }
 

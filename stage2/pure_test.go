@@ -16,21 +16,31 @@ func TestEnvFromValue(t *testing.T) {
 		raw, name string
 		b64       bool
 		want      string // NAME=VALUE;...
+		skipped   string
 		err       string
 	}{
-		{" v \n", "A", false, "A=v", ""},
-		{" v \n", " A ", true, "A=IHYgCg==", ""},
-		{`{"A":"x","B":1.50,"C":true,"D":-3}`, "", false, "A=x;B=1.50;C=true;D=-3", ""},
-		{`{"A":"x"}`, "", true, "A=eA==", ""},
-		{`{}`, "", false, "", ""},
-		{`{"A":[1]}`, "", false, "", `key "A": an array is not allowed`},
-		{`{"A":1,"A":2}`, "", false, "", `duplicate key "A"`},
-		{`"str"`, "", false, "", "got a string"},
-		{`{"A":"x"} {}`, "", false, "", "data after the object"},
-		{`{"A":"SECRETVALUE"`, "", false, "", "invalid JSON"},
+		{" v \n", "A", false, "A=v", "", ""},
+		{" v \n", " A ", true, "A=IHYgCg==", "", ""},
+		{`{"A":"x","B":1.50,"C":true,"D":-3,"E":false,"F":"a\"b\u00e9"}`, "", false, `A=x;B=1.50;C=true;D=-3;E=false;F=a"bé`, "", ""},
+		// base64-encode without name: ignored (easyto's README: it is for a value with name).
+		{`{"A":"x"}`, "", true, "A=x", "", ""},
+		{`{}`, "", false, "", "", ""},
+		// null, arrays and objects are skipped (easyto), nested ones included.
+		{`{"A":[1,{"x":[2]}],"B":"b","C":null,"D":{"E":{"F":null}},"G":2}`, "", false, "B=b;G=2", "A,C,D", ""},
+		{`{"A":null}`, "", false, "", "A", ""},
+		{`{"A":1,"A":2}`, "", false, "", "", `duplicate key "A"`},
+		{`{"A":null,"A":2}`, "", false, "", "", `duplicate key "A"`},
+		{`{"":"x"}`, "", false, "", "", `key "" is not a valid variable name`},
+		{`"str"`, "", false, "", "", "got a string"},
+		{`[{"A":"x"}]`, "", false, "", "", "got an array"},
+		{`5`, "", false, "", "", "got a number"},
+		{`{"A":"x"} {}`, "", false, "", "", "data after the object"},
+		{`{"A":"SECRETVALUE"`, "", false, "", "", "invalid JSON"},
+		{`{"A":[1,"SECRETVALUE"`, "", false, "", "", "invalid JSON"},
+		{`{"A":[1,"SECRETVALUE"]`, "", false, "", "", "invalid JSON"},
 	}
 	for _, tt := range tests {
-		vars, err := EnvFromValue([]byte(tt.raw), tt.name, tt.b64)
+		vars, skipped, err := EnvFromValue([]byte(tt.raw), tt.name, tt.b64)
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) || strings.Contains(err.Error(), "SECRETVALUE") {
 				t.Errorf("%q: err = %v, want %q", tt.raw, err, tt.err)
@@ -41,8 +51,8 @@ func TestEnvFromValue(t *testing.T) {
 		for _, v := range vars {
 			got = append(got, v.Name+"="+v.Value)
 		}
-		if err != nil || strings.Join(got, ";") != tt.want {
-			t.Errorf("%q: got %q, %v; want %q", tt.raw, got, err, tt.want)
+		if err != nil || strings.Join(got, ";") != tt.want || strings.Join(skipped, ",") != tt.skipped {
+			t.Errorf("%q: got %q, skipped %q, %v; want %q, skipped %q", tt.raw, got, skipped, err, tt.want, tt.skipped)
 		}
 	}
 }
@@ -121,7 +131,7 @@ func TestLookPath(t *testing.T) {
 }
 
 func TestRenderTemplate(t *testing.T) {
-	env := []plan.EnvVar{{Name: "Z", Value: "us-east-1a"}}
+	env := []plan.EnvVar{{Name: "Z", Value: "us-east-1a"}, {Name: "BIG", Value: strings.Repeat("b", 100<<10)}}
 	tests := []struct{ content, vars, want, err string }{
 		{"{{a}}", "", "{{a}}", ""},
 		{"{{a}}", "null", "{{a}}", ""},
@@ -130,6 +140,10 @@ func TestRenderTemplate(t *testing.T) {
 		{"{{z}} $(Z)", `{"z":"$(Z)-$$(Z)-$(NOPE)"}`, "us-east-1a-$(Z)-$(NOPE) $(Z)", ""},
 		{"{{#a}}", `{"a":1}`, "", `mustache: unclosed section "a" opened at line 1:1`},
 		{"x", `"str"`, "", "InvalidVariableMapping"},
+		// A variable referencing a 100 KiB value 30 times: within the budget; 20 such strings
+		// together are not.
+		{"{{a}}", `{"a":"` + strings.Repeat("$(BIG)", 30) + `"}`, strings.Repeat("b", 3000<<10), ""},
+		{"{{a}}", `{"a":[` + strings.Repeat(`"`+strings.Repeat("$(BIG)", 50)+`",`, 19) + `"x"]}`, "", "variables: the strings grow past 4 MiB with $(VAR) references expanded"},
 	}
 	for _, tt := range tests {
 		got, err := RenderTemplate(tt.content, tt.vars, env)
@@ -203,5 +217,21 @@ func TestSequenceNestedVolumesWaitForOuter(t *testing.T) {
 	}
 	if _, err := graph.Check(Sequence(&Runtime{Plan: p})); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// readonly-root-fs: stage two's steps remount / read-only only for replace-init (nothing
+// follows the exec); otherwise the supervisor does it after the services' setup (ssh keys),
+// so the ssh setup is not done on a read-only root.
+func TestSequenceReadonlyRootOnlyForReplaceInit(t *testing.T) {
+	for _, replace := range []bool{false, true} {
+		p := &plan.Plan{Version: plan.Version, Command: plan.Command{ReadonlyRoot: true, ReplaceInit: replace}}
+		has := false
+		for _, s := range Sequence(&Runtime{Plan: p}) {
+			has = has || s.Name == "readonly-root"
+		}
+		if has != replace {
+			t.Errorf("replace-init %v: readonly-root step %v, want %v", replace, has, replace)
+		}
 	}
 }

@@ -2,10 +2,14 @@ package stage2
 
 import (
 	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bootplan/bootplan/internal/graph"
 	"github.com/bootplan/bootplan/plan"
@@ -115,11 +119,8 @@ func TestReplayEnvFromFailures(t *testing.T) {
 		{"secret missing", plan.EnvFrom{Kind: "secrets-manager", SecretID: "nope"}, nil, "env-from[0] secrets-manager:nope: ResourceNotFoundException"},
 		{"imds missing", plan.EnvFrom{Kind: "imds", Path: "nope", Name: "A"}, nil, "env-from[0] imds:nope: IMDS meta-data/nope: not found in instance metadata"},
 		{"array", plan.EnvFrom{Kind: "s3", Bucket: "cfg", Key: "a.json"}, func(f *fixture) { f.bucket("cfg"); f.object("cfg", "a.json", `[1,2]`) }, "want an object of names to values (or set name), got an array"},
-		{"null member", plan.EnvFrom{Kind: "ssm", Path: "/j"}, func(f *fixture) { f.param("/j", `{"A":"x","B":null}`, false) }, `env-from[0] ssm:/j: key "B": null is not allowed`},
-		{"nested object", plan.EnvFrom{Kind: "secrets-manager", SecretID: "j"}, func(f *fixture) { f.secret("j", `{"A":{"x":1}}`) }, `key "A": an object is not allowed`},
 		{"duplicate key", plan.EnvFrom{Kind: "secrets-manager", SecretID: "j"}, func(f *fixture) { f.secret("j", `{"A":"1","A":"`+secretDB+`"}`) }, `duplicate key "A"`},
 		{"syntax", plan.EnvFrom{Kind: "secrets-manager", SecretID: "j"}, func(f *fixture) { f.secret("j", `{"A":"`+secretDB) }, "invalid JSON"},
-		{"invalid even when optional", plan.EnvFrom{Kind: "secrets-manager", SecretID: "j", Optional: true}, func(f *fixture) { f.secret("j", `not json `+secretDB) }, "invalid JSON"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -466,4 +467,341 @@ func TestReplayCommandArgvSecretNotShown(t *testing.T) {
 		t.Errorf("journal lacks the unexpanded command line:\n%s", j)
 	}
 	f.noLeak(nil, secretDB)
+}
+
+// awsErrorServer answers every AWS request with the given error: S3 as XML with HTTP 403,
+// SSM and Secrets Manager (JSON protocol) with HTTP 400. For errors moto cannot produce.
+func awsErrorServer(t *testing.T, code, message string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-amz-json") {
+			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+			w.Header().Set("X-Amzn-Errortype", code)
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"__type":%q,"message":%q}`, code, message)
+			return
+		}
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>%s</Message></Error>`, code, message)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestReplayOptionalAnyFailure: optional: true skips a source whatever its failure — not
+// found, access denied, a value that is not the JSON it should be, no region, no credentials —
+// with one info line and the step "skipped"; the same source without optional fails the boot
+// with easyto's line. Each kind is run both ways, so "optional skips only some errors" and
+// "any error is skippable even without optional" both fail here.
+func TestReplayOptionalAnyFailure(t *testing.T) {
+	type setup struct {
+		imds     imdsmock.Config
+		endpoint func(t *testing.T) string // "" → moto
+		seed     func(f *fixture)
+	}
+	tests := []struct {
+		name  string
+		ef    plan.EnvFrom
+		setup setup
+		info  string // the optional info line
+		err   string // the error without optional
+	}{
+		{"imds not found", plan.EnvFrom{Kind: "imds", Path: "no/such", Name: "A"}, setup{},
+			"optional env-from[0] imds:no/such not found, skipping:", "env-from[0] imds:no/such: IMDS meta-data/no/such: not found"},
+		{"s3 not found", plan.EnvFrom{Kind: "s3", Bucket: "cfg", Key: "nope"}, setup{seed: func(f *fixture) { f.bucket("cfg") }},
+			"optional env-from[0] s3://cfg/nope not found, skipping: NoSuchKey", "env-from[0] s3://cfg/nope: NoSuchKey"},
+		{"ssm not found", plan.EnvFrom{Kind: "ssm", Path: "/nope", Name: "A"}, setup{},
+			"optional env-from[0] ssm:/nope not found, skipping: ParameterNotFound", "env-from[0] ssm:/nope: ParameterNotFound"},
+		{"ssm access denied", plan.EnvFrom{Kind: "ssm", Path: "/app/x", Name: "A"}, setup{endpoint: func(t *testing.T) string {
+			return awsErrorServer(t, "AccessDeniedException", "User is not authorized to perform ssm:GetParameter")
+		}}, "optional env-from[0] ssm:/app/x failed, skipping: AccessDeniedException: User is not authorized", "env-from[0] ssm:/app/x: AccessDeniedException"},
+		{"secrets-manager access denied", plan.EnvFrom{Kind: "secrets-manager", SecretID: "app/db"}, setup{endpoint: func(t *testing.T) string {
+			return awsErrorServer(t, "AccessDeniedException", "not authorized")
+		}}, "optional env-from[0] secrets-manager:app/db failed, skipping: AccessDeniedException", "env-from[0] secrets-manager:app/db: AccessDeniedException"},
+		{"s3 access denied", plan.EnvFrom{Kind: "s3", Bucket: "cfg", Key: "k", Name: "A"}, setup{endpoint: func(t *testing.T) string {
+			return awsErrorServer(t, "AccessDenied", "Access Denied")
+		}}, "optional env-from[0] s3://cfg/k not found, skipping: AccessDenied", "env-from[0] s3://cfg/k: AccessDenied"},
+		{"invalid JSON", plan.EnvFrom{Kind: "secrets-manager", SecretID: "j"}, setup{seed: func(f *fixture) { f.secret("j", `not json `+secretDB) }},
+			"optional env-from[0] secrets-manager:j failed, skipping: invalid JSON", "env-from[0] secrets-manager:j: invalid JSON"},
+		{"JSON not an object", plan.EnvFrom{Kind: "s3", Bucket: "cfg", Key: "a.json"}, setup{seed: func(f *fixture) { f.bucket("cfg"); f.object("cfg", "a.json", `[1,2]`) }},
+			"optional env-from[0] s3://cfg/a.json failed, skipping: invalid JSON: want an object", "got an array"},
+		{"JSON duplicate key", plan.EnvFrom{Kind: "ssm", Path: "/j"}, setup{seed: func(f *fixture) { f.param("/j", `{"A":"1","A":"2"}`, false) }},
+			`optional env-from[0] ssm:/j failed, skipping: invalid JSON: duplicate key "A"`, `duplicate key "A"`},
+		{"no region", plan.EnvFrom{Kind: "ssm", Path: "/x", Name: "X"}, setup{imds: imdsmock.Config{Extra: map[string]string{"placement/region": ""}}},
+			"optional env-from[0] ssm:/x not found, skipping:", "AWS_REGION is not set"},
+		{"no credentials", plan.EnvFrom{Kind: "secrets-manager", SecretID: "s", Name: "S"}, setup{imds: imdsmock.Config{NoRole: true}},
+			"optional env-from[0] secrets-manager:s not found, skipping:", "IAM instance profile"},
+	}
+	for _, tt := range tests {
+		for _, optional := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/optional=%v", tt.name, optional), func(t *testing.T) {
+				var f *fixture
+				if tt.setup.endpoint != nil {
+					f = newFixtureWith(t, tt.setup.imds, tt.setup.endpoint(t))
+				} else {
+					f = newFixture(t, tt.setup.imds)
+				}
+				if tt.setup.seed != nil {
+					tt.setup.seed(f)
+				}
+				p := f.basePlan()
+				ef := tt.ef
+				ef.Optional = optional
+				p.EnvFrom = []plan.EnvFrom{ef}
+				_, _, err := f.run(p)
+				logs := f.logs.String()
+				rep, _ := DecodeReport([]byte(f.read(plan.ReportPath)))
+				st := map[string]string{}
+				for _, s := range rep.Steps {
+					st[s.Name] = s.Status
+				}
+				if optional {
+					if err != nil {
+						t.Fatalf("optional source failed the boot: %v\n%s", err, logs)
+					}
+					if strings.Count(logs, "optional env-from[0]") != 1 || !strings.Contains(logs, tt.info) {
+						t.Errorf("want one line %q in:\n%s", tt.info, logs)
+					}
+					if strings.Contains(logs, EnvFromFailure) || st["env-from-0"] != graph.StatusSkipped {
+						t.Errorf("step env-from-0 %q, logs:\n%s", st["env-from-0"], logs)
+					}
+				} else {
+					if err == nil || !strings.Contains(err.Error(), tt.err) {
+						t.Fatalf("err = %v, want %q", err, tt.err)
+					}
+					if !strings.Contains(logs, EnvFromFailure) || strings.Contains(logs, "skipping") || st["env-from-0"] != graph.StatusFailed {
+						t.Errorf("step env-from-0 %q, logs:\n%s", st["env-from-0"], logs)
+					}
+				}
+				f.noLeak(err, secretDB)
+			})
+		}
+	}
+}
+
+// TestReplayEnvCompat compiles easyto-style user data with an image config and replays it: the
+// runtime meaning of the environment as easyto gives it. A value from env-from overrides the
+// image's Env and a user env placeholder in place; $(VAR) sees later entries and env-from
+// values (one pass, unexpanded); the image's Env and fetched values stay literal; JSON members
+// that are null, arrays or objects are skipped with one line; base64-encode applies with name
+// and is ignored (warning) without; an optional source that fails is skipped.
+func TestReplayEnvCompat(t *testing.T) {
+	metadata := `{"config":{"Entrypoint":["/bin/app"],"Env":["PATH=/usr/local/bin:/usr/bin:/bin","INSTANCE_ID=from-image","DB_PASS=image-default","HOME=/home/app","KEEP=$$literal$(HOME)"]}}`
+	userData := `
+env:
+  - name: DATABASE_URL
+    value: postgres://app:$(DB_PASS)@$(DB_HOST):$(DB_PORT)/ledger
+  - name: DB_HOST
+    value: db.internal
+  - name: API_KEY
+    value: placeholder
+  - name: GREETING
+    value: hello-$(INSTANCE_ID)-$(HOME)
+  - name: CHAIN
+    value: $(DATABASE_URL)
+  - name: ESCAPED
+    value: $$(DB_HOST)
+env-from:
+  - imds:
+      name: INSTANCE_ID
+      path: instance-id
+  - secrets-manager:
+      secret-id: app/db
+      name: DB_PASS
+  - ssm:
+      path: /app/json
+  - s3:
+      bucket: cfg
+      key: ca.pem
+      name: CA_PEM
+      base64-encode: true
+  - s3:
+      bucket: cfg
+      key: plain.json
+      base64-encode: true
+  - ssm:
+      path: /app/not-json
+      optional: true
+args: ["$(GREETING)", "$(API_KEY)"]
+`
+	p, diags, err := plan.Compile(plan.Inputs{RawUserData: []byte(userData), Metadata: []byte(metadata), Now: time.Unix(0, 0), Version: "test", SkipUserLookup: true})
+	if err != nil {
+		t.Fatalf("compile: %v\n%s", err, diags)
+	}
+	f := newFixture(t, imdsmock.Config{})
+	f.secret("app/db", secretDB)
+	f.param("/app/json", `{"API_KEY":"`+secretAPIKey+`","DB_PORT":5432,"NULLED":null,"LIST":[1,"x"],"OBJ":{"a":{"b":null}},"TLS":true}`, true)
+	f.param("/app/not-json", "plain text", false)
+	f.bucket("cfg")
+	pem := "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+	f.object("cfg", "ca.pem", pem)
+	f.object("cfg", "plain.json", `{"PLAIN":"as-is"}`)
+	f.file("/bin/app", 0o755, "#!/bin/sh\n")
+	rt, cmd, err := f.run(p)
+	if err != nil {
+		t.Fatalf("Execute: %v\n%s", err, f.logs.String())
+	}
+	env := envMap(rt.Env)
+	want := map[string]string{
+		"INSTANCE_ID":  imdsmock.DefaultInstanceID,                                // env-from over the image
+		"DB_PASS":      secretDB,                                                  // env-from over the image, "$$" kept
+		"API_KEY":      secretAPIKey,                                              // env-from over user env
+		"DATABASE_URL": "postgres://app:" + secretDB + "@db.internal:5432/ledger", // later entry and env-from values
+		"GREETING":     "hello-" + imdsmock.DefaultInstanceID + "-/home/app",      // env-from and image values
+		"CHAIN":        "postgres://app:$(DB_PASS)@$(DB_HOST):$(DB_PORT)/ledger",  // one pass: unexpanded value
+		"ESCAPED":      "$(DB_HOST)",                                              // $$ in user env
+		"KEEP":         "$$literal$(HOME)",                                        // image Env literal
+		"DB_PORT":      "5432",                                                    // JSON number as written
+		"TLS":          "true",                                                    // JSON bool
+		"CA_PEM":       base64.StdEncoding.EncodeToString([]byte(pem)),            // base64 with name
+		"PLAIN":        "as-is",                                                   // base64 without name ignored
+		"PATH":         "/usr/local/bin:/usr/bin:/bin",                            // the image's PATH
+		"HOME":         "/home/app",
+		"DB_HOST":      "db.internal",
+	}
+	for k, v := range want {
+		if env[k] != v {
+			t.Errorf("%s = %q, want %q", k, env[k], v)
+		}
+	}
+	for _, k := range []string{"NULLED", "LIST", "OBJ"} {
+		if _, ok := env[k]; ok {
+			t.Errorf("%s set from a JSON %s", k, "null, array or object")
+		}
+	}
+	// The image's order, then user data's new names, then new env-from names; one per name.
+	var names []string
+	for _, e := range rt.Env {
+		names = append(names, e.Name)
+	}
+	if got := strings.Join(names, ","); got != "PATH,INSTANCE_ID,DB_PASS,HOME,KEEP,DATABASE_URL,DB_HOST,API_KEY,GREETING,CHAIN,ESCAPED,DB_PORT,TLS,CA_PEM,PLAIN" {
+		t.Errorf("order %s", got)
+	}
+	if want := []string{"/bin/app", "hello-" + imdsmock.DefaultInstanceID + "-/home/app", secretAPIKey}; strings.Join(cmd.Args, "|") != strings.Join(want, "|") {
+		t.Errorf("argv %q, want %q", cmd.Args, want)
+	}
+	logs := f.logs.String()
+	for _, w := range []string{
+		`env-from[2] ssm:/app/json: skipped keys "NULLED", "LIST", "OBJ" (null, array or object: not a variable value)`,
+		"optional env-from[5] ssm:/app/not-json failed, skipping: invalid JSON",
+	} {
+		if !strings.Contains(logs, w) {
+			t.Errorf("logs lack %q:\n%s", w, logs)
+		}
+	}
+	// Compile warns and clears base64_encode; stage two would warn too for a plan made by hand.
+	if !strings.Contains(strings.Join(p.Source.Warnings, "\n"), "env-from[4].s3.base64-encode: applies only to a value fetched with name; ignored") {
+		t.Errorf("compile warnings %q", p.Source.Warnings)
+	}
+	vars, err := rt.FetchEnvFrom(f.ctx, 9, plan.EnvFrom{Kind: plan.KindS3, Bucket: "cfg", Key: "plain.json", Base64: true})
+	if err != nil || len(vars) != 1 || vars[0].Value != "as-is" || !strings.Contains(f.logs.String(), "warning: env-from[9] s3://cfg/plain.json: base64-encode applies only to a value fetched with name; ignored") {
+		t.Errorf("base64 without name in a plan: %v %v\n%s", vars, err, f.logs.String())
+	}
+	f.noLeak(nil, secretDB, secretAPIKey)
+}
+
+// TestReplayEasytoCompatCorpus replays user data of the compatibility corpus
+// (plan/testdata/easyto-compat: written as easyto's README documents it) against moto and the
+// mock IMDS: the run-time meaning the golden plans cannot show.
+func TestReplayEasytoCompatCorpus(t *testing.T) {
+	compile := func(t *testing.T, name string) *plan.Plan {
+		t.Helper()
+		dir := filepath.Join("..", "plan", "testdata", "easyto-compat", name)
+		read := func(f string) []byte {
+			b, err := os.ReadFile(filepath.Join(dir, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+		p, diags, err := plan.Compile(plan.Inputs{RawUserData: read("user-data.yaml"), Metadata: read("metadata.json"),
+			Passwd: read("passwd"), Group: read("group"), Now: time.Unix(0, 0), Version: "test"})
+		if err != nil {
+			t.Fatalf("compile %s: %v\n%s", name, err, diags)
+		}
+		return p
+	}
+	check := func(t *testing.T, env []plan.EnvVar, want map[string]string) {
+		t.Helper()
+		got := envMap(env)
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("%s = %q, want %q", k, got[k], v)
+			}
+		}
+	}
+
+	t.Run("readme-variable-expansion", func(t *testing.T) {
+		p := compile(t, "readme-variable-expansion")
+		f := newFixture(t, imdsmock.Config{})
+		f.param("/app/db-user", "dbuser", false)
+		f.secret("app/db", secretDB)
+		f.file("/usr/local/bin/app", 0o755, "#!/bin/sh\n")
+		f.file(p.Command.WorkingDir+"/.keep", 0o644, "") // the image's working directory
+		rt, cmd, err := f.run(p)
+		if err != nil {
+			t.Fatalf("Execute: %v\n%s", err, f.logs.String())
+		}
+		url := "postgresql://dbuser:" + secretDB + "@db.internal:5432/app"
+		check(t, rt.Env, map[string]string{
+			"DATABASE_URL": url, // env-from values and a later entry
+			"APP_NAME":     "app-db.internal",
+			"ESCAPED":      "$(DB_HOST)",
+			"LOG_LEVEL":    "warn", // the image's Env
+			"PATH":         "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		})
+		if want := []string{"/usr/local/bin/app", "--db=" + url, "--name=app-db.internal", "--literal=$(NOT_EXPANDED)"}; strings.Join(cmd.Args, "|") != strings.Join(want, "|") {
+			t.Errorf("argv %q, want %q", cmd.Args, want)
+		}
+		if cmd.UID != 1000 || cmd.Dir != "/srv/app" {
+			t.Errorf("uid %d dir %s", cmd.UID, cmd.Dir)
+		}
+		f.noLeak(nil, secretDB)
+	})
+
+	t.Run("readme-env-from", func(t *testing.T) {
+		p := compile(t, "readme-env-from")
+		f := newFixture(t, imdsmock.Config{})
+		f.bucket("app-config")
+		f.object("app-config", "env/common.json", `{"REGION_LABEL":"eu","WORKERS":4,"EXTRA":null,"HOSTS":["a","b"]}`)
+		pem := "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+		f.object("app-config", "tls/ca.pem", pem)
+		f.param("/app/prod/api-token", secretSSM, true)
+		f.secret("app/prod/db", secretDB)
+		f.secret("app/prod/license", secretFile)
+		// Absent on purpose, both optional: /app/prod/flags and the shared secret by ARN.
+		f.file("/usr/local/bin/app", 0o755, "#!/bin/sh\n")
+		f.file(p.Command.WorkingDir+"/.keep", 0o644, "") // the image's working directory
+		rt, _, err := f.run(p)
+		if err != nil {
+			t.Fatalf("Execute: %v\n%s", err, f.logs.String())
+		}
+		check(t, rt.Env, map[string]string{
+			"INSTANCE_ID":  imdsmock.DefaultInstanceID,
+			"AZ":           imdsmock.DefaultAZ, // leading slash of the path dropped
+			"REGION_LABEL": "eu",
+			"WORKERS":      "4",
+			"CA_PEM":       base64.StdEncoding.EncodeToString([]byte(pem)),
+			"API_TOKEN":    secretSSM,
+			"DB_PASSWORD":  secretDB,
+			"LICENSE":      secretFile,
+			"LOCAL_IP":     imdsmock.DefaultLocalIPv4,
+		})
+		env := envMap(rt.Env)
+		for _, k := range []string{"EXTRA", "HOSTS"} {
+			if _, ok := env[k]; ok {
+				t.Errorf("%s set from a JSON null or array", k)
+			}
+		}
+		logs := f.logs.String()
+		for _, w := range []string{`env-from[2] s3://app-config/env/common.json: skipped keys "EXTRA", "HOSTS"`,
+			"optional env-from[4] ssm:/app/prod/flags not found, skipping: ParameterNotFound",
+			"optional env-from[7] secrets-manager:arn:aws:secretsmanager:eu-west-1:123456789012:secret:shared-abc123"} {
+			if !strings.Contains(logs, w) {
+				t.Errorf("logs lack %q:\n%s", w, logs)
+			}
+		}
+		f.noLeak(nil, secretDB, secretSSM, secretFile)
+	})
 }

@@ -15,20 +15,22 @@ import (
 
 // Report is the boot report written to /.easyto/run/report.toml.
 type Report struct {
-	Version   int          `toml:"version"`
-	StartedAt time.Time    `toml:"started_at"`
-	Result    string       `toml:"result"` // ok | failed
-	Error     string       `toml:"error,omitempty"`
-	Steps     []ReportStep `toml:"step"`
+	Version   int          `toml:"version" json:"version"`
+	StartedAt time.Time    `toml:"started_at" json:"started_at"`
+	Result    string       `toml:"result" json:"result"` // ok | failed
+	Error     string       `toml:"error,omitempty" json:"error,omitempty"`
+	Steps     []ReportStep `toml:"step" json:"steps"`
 }
 
 // ReportStep is one step of the report. Offsets and durations are in milliseconds.
 type ReportStep struct {
-	Name       string  `toml:"name"`
-	Status     string  `toml:"status"` // ok | failed | skipped | not-run
-	StartMS    float64 `toml:"start_ms"`
-	DurationMS float64 `toml:"duration_ms"`
-	Error      string  `toml:"error,omitempty"`
+	Name       string  `toml:"name" json:"name"`
+	Status     string  `toml:"status" json:"status"` // ok | failed | skipped | not-run | abandoned
+	StartMS    float64 `toml:"start_ms" json:"start_ms"`
+	DurationMS float64 `toml:"duration_ms" json:"duration_ms"`
+	Error      string  `toml:"error,omitempty" json:"error,omitempty"`
+	// After names the steps this one waited for (the timeline's critical path follows them).
+	After []string `toml:"after,omitempty" json:"after,omitempty"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -40,7 +42,7 @@ func NewReport(started time.Time, results []graph.Result, err error) Report {
 		r.Result, r.Error = "failed", oneLine(err.Error())
 	}
 	for _, s := range results {
-		rs := ReportStep{Name: s.Name, Status: s.Status}
+		rs := ReportStep{Name: s.Name, Status: s.Status, After: s.After}
 		if s.Status != graph.StatusNotRun {
 			rs.StartMS, rs.DurationMS = ms(s.Start), ms(s.Duration)
 		}

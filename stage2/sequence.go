@@ -17,12 +17,15 @@ import (
 //	modules                                    kernel modules
 //	sysctls         after modules
 //	env-from-<i>                               one per source, fetched in parallel
-//	env             after every env-from       plan.ResolveEnv: static env over env-from, $(VAR)
+//	env             after every env-from       plan.ResolveEnv: env-from over image and user env, $(VAR)
 //	volume-<i>      ebs: after link-nvme; files: after env; any volume after the volumes that
 //	                hold its destination (a file volume on an EBS mount waits for the mount)
-//	init-scripts    after env, every volume, modules, sysctls, grow-root
-//	command         after env, every volume, init-scripts  (PATH lookup sees their files)
-//	readonly-root   after command, when the plan asks for a read-only root
+//	container-files after env, every volume    /etc/hosts, /etc/hostname, RLIMIT_NOFILE (parity.go)
+//	init-scripts    after env, every volume, modules, sysctls, grow-root, container-files
+//	home            after init-scripts            HOME of the run-as user unless set (parity.go)
+//	command         after env, every volume, init-scripts, home  (PATH lookup sees their files)
+//	readonly-root   after command, when the plan asks for a read-only root and replace-init
+//	                (otherwise the supervisor remounts / after the services' setup: ssh keys)
 func Sequence(rt *Runtime) []Step {
 	p := rt.Plan
 	fromSources := make([][]plan.EnvVar, len(p.EnvFrom))
@@ -56,7 +59,11 @@ func Sequence(rt *Runtime) []Step {
 		for _, vs := range fromSources {
 			flat = append(flat, vs...)
 		}
-		rt.Env = plan.ResolveEnv(p.Env, flat)
+		env, err := plan.ResolveEnv(p.Env, flat)
+		if err != nil {
+			return err
+		}
+		rt.Env = env
 		logEnvNames(rt.Env)
 		return nil
 	}})
@@ -88,10 +95,12 @@ func Sequence(rt *Runtime) []Step {
 		}})
 	}
 
-	scriptsAfter := append([]string{"env", "modules", "sysctls", "grow-root"}, volumeNames...)
+	steps = append(steps, Step{Name: "container-files", After: append([]string{"env"}, volumeNames...), Run: rt.ContainerFiles})
+	scriptsAfter := append([]string{"env", "modules", "sysctls", "grow-root", "container-files"}, volumeNames...)
 	steps = append(steps, Step{Name: "init-scripts", After: scriptsAfter, Run: rt.RunInitScripts})
 
-	commandAfter := append([]string{"env", "init-scripts"}, volumeNames...)
+	steps = append(steps, Step{Name: "home", After: []string{"init-scripts"}, Run: rt.CommandHome})
+	commandAfter := append([]string{"env", "init-scripts", "home"}, volumeNames...)
 	steps = append(steps, Step{Name: "command", After: commandAfter, Run: func(ctx context.Context) error {
 		cmd, err := rt.PrepareCommand()
 		if err != nil {
@@ -101,7 +110,7 @@ func Sequence(rt *Runtime) []Step {
 		return nil
 	}})
 
-	if p.Command.ReadonlyRoot {
+	if p.Command.ReadonlyRoot && p.Command.ReplaceInit {
 		steps = append(steps, Step{Name: "readonly-root", After: []string{"command"}, Run: func(ctx context.Context) error {
 			return rt.Host.RemountRootReadonly()
 		}})

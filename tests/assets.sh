@@ -8,6 +8,8 @@
 #   .cache/kernel/version     the kernel release (uname -r in the guest)
 #   .cache/staging/           mkfs/blkid tools and every library they need, ready to copy into
 #                             the initramfs (layout: sbin/<tool>, lib/... as on the host)
+# and installs mmdebstrap for the real images (tests/images/build.sh, run by the VM harness,
+# caches .cache/images/) and the host clients their checks use (psql, redis-cli, ssh, curl).
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +21,10 @@ log() { echo "assets: $*"; }
 
 # --- 1. Debian packages -------------------------------------------------------------
 PKGS="qemu-system-x86 qemu-utils busybox-static e2fsprogs xfsprogs btrfs-progs iproute2 kmod"
+# cpio unpacks the image for root_disk scenarios. Real images (tests/images: built on demand by the VM harness, cached by package list) and the
+# host-side clients their scenarios' checks use.
+PKGS="$PKGS cpio mmdebstrap postgresql-client openssh-client curl redis-tools"
+PKGS="$PKGS dnsmasq-base" # the IPv6 tap scenarios: DHCPv4, DHCPv6 and RAs inside a namespace
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

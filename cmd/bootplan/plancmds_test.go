@@ -1,10 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/bootplan/bootplan/plan"
 )
@@ -36,12 +42,15 @@ func TestValidateCompileShow(t *testing.T) {
 		return p
 	}
 	good := write("good.yaml", "command: [/bin/app, $(X)]\nenv:\n  - name: LOG_LEVEL\n    value: topsecret\n")
-	bad := write("bad.yaml", "command: [/app]\nworking-dir: rel\nvolumes:\n  - ebs:\n      mount: {destination: /d, fs-type: ext5}\nsysctls:\n  - {name: a/b, value: 1}\n")
+	bad := write("bad.yaml", "command: [/app]\nworking-dir: rel\nvolumes:\n  - ebs:\n      mount: {destination: /d, fs-type: ext5}\nsysctls:\n  - {name: a b, value: 1}\n")
 	unknown := write("unknown.yaml", "debug: true\nfuture: 1\n")
 	meta := write("metadata.json", `{"config":{"Entrypoint":["/e"],"User":"app"}}`)
 	root := filepath.Join(dir, "root")
 	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	// easyto's layout: services are empty files; a directory counts too, a dot file does not.
 	os.MkdirAll(filepath.Join(root, ".easyto/services/chrony"), 0o755)
+	os.WriteFile(filepath.Join(root, ".easyto/services/ssh"), nil, 0o644)
+	os.WriteFile(filepath.Join(root, ".easyto/services/.keep"), nil, 0o644)
 	os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("app:x:10:20::/:/bin/sh\n"), 0o644)
 
 	if code, _, stderr := capture(t, "validate", good); code != 0 || stderr != "" {
@@ -72,7 +81,7 @@ func TestValidateCompileShow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Command.UID != 10 || p.Command.GID != 20 || len(p.Services) != 1 || p.Source.CompiledAt.Year() != 2025 {
+	if p.Command.UID != 10 || p.Command.GID != 20 || len(p.Services) != 2 || p.Services[1].Name != "ssh" || p.Source.CompiledAt.Year() != 2025 {
 		t.Errorf("compiled plan: %+v", p)
 	}
 	if fi, _ := os.Stat(out); fi.Mode().Perm() != 0o600 {
@@ -97,10 +106,81 @@ func TestValidateCompileShow(t *testing.T) {
 	if _, stdout, _ := capture(t, "show", "-reveal", out); !strings.Contains(stdout, "LOG_LEVEL=topsecret") {
 		t.Errorf("show -reveal:\n%s", stdout)
 	}
-	if code, _, stderr := capture(t, "show", filepath.Join(dir, "missing.toml")); code != 1 || !strings.Contains(stderr, "missing.toml") {
+	if code, _, stderr := capture(t, "show", filepath.Join(dir, "missing.toml")); code != 2 || !strings.Contains(stderr, "missing.toml") {
 		t.Errorf("show missing: %d %s", code, stderr)
 	}
 	if code, _, _ := capture(t, "nope"); code != 2 {
 		t.Errorf("unknown command: %d", code)
+	}
+}
+
+// `bootplan compile -o /dev/null` run as root must leave the device node a device node (an
+// atomic replace used to turn it into a regular 0600 file). A device node of the same
+// numbers in a temporary directory stands in for /dev/null.
+func TestCompileOutputDevice(t *testing.T) {
+	dir := t.TempDir()
+	ud := filepath.Join(dir, "user-data.yaml")
+	meta := filepath.Join(dir, "metadata.json")
+	if err := os.WriteFile(ud, []byte("command: [/bin/app]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(meta, []byte(`{"config":{"Entrypoint":["/e"]}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	null := filepath.Join(dir, "null")
+	if err := syscall.Mknod(null, syscall.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("mknod needs root (CI is set, so this is a failure): %v", err)
+		}
+		t.Skipf("SKIPPED (not root): cannot make a device node to test with: %v", err)
+	}
+	if code, _, stderr := capture(t, "compile", "-metadata", meta, ud, "-o", null); code != 0 {
+		t.Fatalf("compile -o %s: %d %s", null, code, stderr)
+	}
+	if fi, err := os.Lstat(null); err != nil || fi.Mode().Type() != os.ModeDevice|os.ModeCharDevice {
+		t.Fatalf("after compile -o, %s is %v, %v; want the character device still", null, fi.Mode(), err)
+	}
+}
+
+// TestValidateHugeFile: validate reads at most one byte past the user-data limit and
+// answers with the limit (a sparse 1 GiB file, never read whole).
+func TestValidateHugeFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "huge.yaml")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("# ")
+	if err := f.Truncate(1 << 30); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	b, _, err := readInput(p)
+	if err != nil || len(b) != plan.MaxUserDataBytes+1 {
+		t.Fatalf("readInput: %d bytes, %v; want %d", len(b), err, plan.MaxUserDataBytes+1)
+	}
+	code, _, stderr := capture(t, "validate", p)
+	if code != 1 || !strings.Contains(stderr, "larger than 256 KiB as fetched") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("validate of a 1 GiB file: %d %q", code, stderr)
+	}
+}
+
+// TestValidateAliasBomb: validate on gzipped user data whose aliases expand to 300 MB
+// answers with the expansion budget on one line (the VM scenario alias-bomb boots the same).
+func TestValidateAliasBomb(t *testing.T) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write([]byte("x-big: &big \"" + strings.Repeat("a", 200<<10) + "\"\nenv:\n"))
+	for i := range 1500 {
+		fmt.Fprintf(zw, "  - {name: V%d, value: *big}\n", i)
+	}
+	zw.Close()
+	p := filepath.Join(t.TempDir(), "bomb.yaml.gz")
+	if err := os.WriteFile(p, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := capture(t, "validate", p)
+	if code != 1 || !strings.Contains(stderr, p+":7:23: user data is larger than 1 MiB once YAML aliases are expanded") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("validate of an alias bomb: %d %q", code, stderr)
 	}
 }

@@ -1,8 +1,11 @@
+//go:build !validateonly
+
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,7 +21,8 @@ import (
 )
 
 func init() {
-	register("replay", "run stage two's steps from a plan against a sandbox root directory", runReplay)
+	register(command{name: "replay", summary: "run stage two's steps from a plan against a sandbox root directory",
+		args: "PLAN --root DIR [--exec] [--timeout D]", define: defineReplay})
 }
 
 // runReplay: bootplan replay PLAN --root DIR [--exec] [--timeout D]
@@ -30,41 +34,40 @@ func init() {
 // AWS_EC2_METADATA_SERVICE_ENDPOINT. With --exec, init scripts are really run (with DIR as
 // their working directory, their path mapped under DIR, the plan's env only) and the command
 // is started as a child; replay then exits with its exit status.
-func runReplay(args []string) int {
-	fs := newFlags("replay", "PLAN --root DIR [--exec]")
+func defineReplay(fs *flag.FlagSet) func([]string) int {
 	root := fs.String("root", "", "sandbox root directory (required; created if missing)")
 	execute := fs.Bool("exec", false, "really run init scripts and start the command, exit with its status")
 	timeout := fs.Duration("timeout", 10*time.Minute, "bound on the whole replay (not the command)")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return 2
+	return func(pos []string) int {
+		if len(pos) != 1 || *root == "" {
+			fs.Usage()
+			return exitUsage
+		}
+		return replay(pos[0], *root, *execute, *timeout)
 	}
-	if len(pos) != 1 || *root == "" {
-		fs.Usage()
-		return 2
-	}
-	p, err := plan.ReadFile(pos[0])
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "bootplan replay: %v\n", err)
-		return 1
+}
+
+func replay(planPath, root string, execute bool, timeout time.Duration) int {
+	p, code := readPlan("replay", planPath)
+	if p == nil {
+		return code
 	}
 	if p.Debug {
 		console.SetDebug(true)
 	}
-	host, err := stage2.NewSandboxHost(*root)
+	host, err := stage2.NewSandboxHost(root)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "bootplan replay: %v\n", err)
-		return 1
+		return fail(exitUsage, "replay", "%v", err)
 	}
 	defer host.Close()
-	host.ExecRun = *execute
+	host.ExecRun = execute
 
 	im := imds.FromEnv(imds.WithDeadline(15 * time.Second))
 	rt := &stage2.Runtime{Plan: p, Host: host, IMDS: im, AWS: stage2.NewAWS(im)}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	tctx, cancel := context.WithTimeout(ctx, *timeout)
+	tctx, cancel := context.WithTimeout(ctx, timeout)
 	cmd, runErr := stage2.Execute(tctx, rt)
 	cancel()
 
@@ -77,10 +80,9 @@ func runReplay(args []string) int {
 		}
 	}
 	if runErr != nil {
-		fmt.Fprintf(os.Stderr, "bootplan replay: %v\n", runErr)
-		return 1
+		return fail(exitInvalid, "replay", "%v", runErr)
 	}
-	if !*execute {
+	if !execute {
 		return 0
 	}
 	return startReplayCommand(ctx, host.Root, cmd)

@@ -1,3 +1,5 @@
+//go:build !validateonly
+
 package main
 
 import (
@@ -11,7 +13,8 @@ import (
 )
 
 func init() {
-	register("stage2", "stage two of the boot, as PID 1 (run the plan, supervise the command, power off)", runStage2)
+	register(command{name: "stage2", summary: "stage two of the boot, as PID 1 (run the plan, supervise the command, power off)",
+		args: "[-plan FILE]", raw: runStage2})
 }
 
 // runStage2 is PID 1 after stage one's execve. As PID 1 it never returns: every path ends in a

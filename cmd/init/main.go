@@ -11,11 +11,9 @@ import (
 
 	"github.com/bootplan/bootplan/internal/console"
 	"github.com/bootplan/bootplan/internal/halt"
+	"github.com/bootplan/bootplan/internal/version"
 	"github.com/bootplan/bootplan/stage1"
 )
-
-// version is set at build time: -ldflags "-X main.version=v1.2.3".
-var version = "dev"
 
 // anyPIDEnv lets stage one run as a process other than PID 1 (a PID namespace test does not
 // need it; a developer's shell is protected by default: stage one mounts and configures the
@@ -24,7 +22,7 @@ const anyPIDEnv = "BOOTPLAN_STAGE1_ANY_PID"
 
 func main() {
 	if os.Getpid() != 1 && os.Getenv(anyPIDEnv) == "" {
-		fmt.Fprintf(os.Stderr, "bootplan stage1 (init) %s must run as PID 1 (set %s=1 to override)\n", version, anyPIDEnv)
+		fmt.Fprintf(os.Stderr, "bootplan stage1 (init) %s must run as PID 1 (set %s=1 to override)\n", version.String(), anyPIDEnv)
 		os.Exit(2)
 	}
 	defer func() {
@@ -33,7 +31,7 @@ func main() {
 			halt.Fail(console.Failure{Stage: "stage1", Step: "panic", Err: fmt.Errorf("panic: %v", r)})
 		}
 	}()
-	err := stage1.Run(stage1.Config{Version: version})
+	err := stage1.Run(stage1.Config{Version: version.String()})
 	var f *stage1.Failure
 	if errors.As(err, &f) {
 		halt.Fail(f.Failure)

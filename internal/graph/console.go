@@ -13,6 +13,7 @@ import (
 //	info: step network: done in 71ms
 //	info: step volume-2: skipped in 3ms: optional volume at /cfg failed
 //	error: step user-data: failed after 1.204s: ...
+//	warning: step init-scripts: abandoned after 12.3s: still running 10s after the shutdown request; abandoned
 func (o Options) WithConsole() Options {
 	o.Started = func(name string) { console.Infof("step %s: started", name) }
 	o.Done = func(r Result) {
@@ -26,6 +27,8 @@ func (o Options) WithConsole() Options {
 			} else {
 				console.Infof("step %s: skipped in %s", r.Name, d)
 			}
+		case StatusAbandoned:
+			console.Warnf("step %s: abandoned after %s: %v", r.Name, d, r.Err)
 		default:
 			var pe *PanicError
 			if errors.As(r.Err, &pe) {

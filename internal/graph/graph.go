@@ -1,7 +1,8 @@
 // Package graph runs a boot stage's steps as a dependency graph: a step starts once every
 // step it comes After has finished ok (or skipped), independent steps run in parallel, the
 // first failure stops new steps while the running ones finish, and each step may have a
-// deadline after which it is abandoned. A panic in a step is a failure of that step. Both
+// deadline after which it is abandoned. When the run's context ends (a shutdown request) the
+// running steps may be given a bounded grace and then abandoned too (Options.Abandon). A panic in a step is a failure of that step. Both
 // stages use it; the graph logic itself is pure (the console lines are in console.go).
 package graph
 
@@ -31,6 +32,9 @@ const (
 	StatusFailed  = "failed"
 	StatusSkipped = "skipped"
 	StatusNotRun  = "not-run"
+	// StatusAbandoned: the step was still running when the grace after the run's context
+	// ended (Options.Abandon) expired; its goroutine was left behind.
+	StatusAbandoned = "abandoned"
 )
 
 // ErrSkip, returned (possibly wrapped) by a step, marks it "skipped" rather than "ok": it had
@@ -49,6 +53,7 @@ type Result struct {
 	Start    time.Duration // offset from the start of the graph
 	Duration time.Duration
 	Err      error
+	After    []string // the step's dependencies, for the report's timeline
 }
 
 // StepError is the first failure of a run: which step, and its error. It reads
@@ -82,6 +87,15 @@ type Options struct {
 	// CancelOnFailure ends the context of the steps still running at the first failure
 	// (they are still waited for).
 	CancelOnFailure bool
+
+	// Abandon bounds the wait for running steps once ctx ends (a shutdown request): the steps
+	// still running AbandonGrace later are "abandoned" (their goroutines left behind, blocked
+	// wherever they are) and Run returns. Without it Run waits for every running step, so one
+	// step stuck in a syscall would hold up the shutdown for ever.
+	Abandon      bool
+	AbandonGrace time.Duration
+	// After starts the abandon timer (tests inject one); nil: time.After.
+	After func(time.Duration) <-chan time.Time
 }
 
 // abandonGrace is how long a step may overrun its timeout before it is abandoned.
@@ -159,7 +173,8 @@ func edges(steps []Step, index map[string]int) (indeg []int, next [][]int) {
 
 // Run runs steps as a dependency graph: a step starts once every step it follows has
 // finished ok or skipped; independent steps run in parallel. After the first failure (or when
-// ctx ends) no new step starts, running steps finish, and the rest are "not-run". Results are
+// ctx ends) no new step starts, running steps finish (or, with Options.Abandon, are abandoned
+// once ctx has ended for AbandonGrace), and the rest are "not-run". Results are
 // in declaration order; the error is the first failure's, a *StepError, or ctx's error. A
 // graph that fails Check runs nothing.
 func Run(ctx context.Context, steps []Step, o Options) ([]Result, error) {
@@ -180,14 +195,22 @@ func Run(ctx context.Context, steps []Step, o Options) ([]Result, error) {
 	indeg, next := edges(steps, index)
 	results := make([]Result, len(steps))
 	for i, s := range steps {
-		results[i] = Result{Name: s.Name, Status: StatusNotRun}
+		results[i] = Result{Name: s.Name, Status: StatusNotRun, After: s.After}
 	}
 	type doneMsg struct {
 		i   int
 		err error
 		end time.Time
 	}
-	done := make(chan doneMsg)
+	// Buffered: an abandoned step's goroutine can still deliver its result and end.
+	done := make(chan doneMsg, len(steps))
+	isRunning := make([]bool, len(steps))
+	after := o.After
+	if after == nil {
+		after = time.After
+	}
+	ctxDone := ctx.Done()
+	var abandon <-chan time.Time
 	started := make([]time.Time, len(steps))
 	var ready []int
 	for i := range steps {
@@ -218,6 +241,7 @@ func Run(ctx context.Context, steps []Step, o Options) ([]Result, error) {
 					o.Started(s.Name)
 				}
 				running++
+				isRunning[i] = true
 				go func(i int, s Step) {
 					err := runOne(stepCtx, s)
 					done <- doneMsg{i: i, err: err, end: now()}
@@ -228,8 +252,33 @@ func Run(ctx context.Context, steps []Step, o Options) ([]Result, error) {
 		if running == 0 {
 			break
 		}
-		m := <-done
+		var m doneMsg
+		select {
+		case m = <-done:
+		case <-ctxDone:
+			ctxDone = nil
+			if o.Abandon {
+				abandon = after(o.AbandonGrace)
+			}
+			continue // stop starting steps (the loop's first check)
+		case <-abandon:
+			end := now()
+			for i := range steps {
+				if !isRunning[i] {
+					continue
+				}
+				r := &results[i]
+				r.Status = StatusAbandoned
+				r.Duration = end.Sub(started[i])
+				r.Err = fmt.Errorf("still running %s after the shutdown request; abandoned", o.AbandonGrace)
+				if o.Done != nil {
+					o.Done(*r)
+				}
+			}
+			return results, firstErr
+		}
 		running--
+		isRunning[m.i] = false
 		r := &results[m.i]
 		r.Duration = m.end.Sub(started[m.i])
 		switch {

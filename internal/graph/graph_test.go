@@ -171,3 +171,120 @@ func TestRunDefaultTimeoutAndCancelOnFailure(t *testing.T) {
 		t.Fatalf("deadline %v, cancelled %v", sawDeadline.Load(), cancelled.Load())
 	}
 }
+
+// A step that blocks for ever (on a channel, ignoring its context) cannot hold up a shutdown:
+// once ctx ends, the running steps get the abandon grace (an injected timer here, no wall
+// clock), then Run returns with them "abandoned"; steps that honour the cancellation finish
+// normally and steps not started stay "not-run".
+func TestRunAbandonsStuckStepAfterGrace(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	never := make(chan struct{}) // never closed: the stuck step's syscall
+	stuckStarted := make(chan struct{})
+	politeStarted := make(chan struct{})
+	timer := make(chan time.Time) // fired by the test
+	var asked []time.Duration
+	var mu sync.Mutex
+	steps := []Step{
+		{Name: "stuck", Run: func(context.Context) error { close(stuckStarted); <-never; return nil }},
+		{Name: "polite", Run: func(ctx context.Context) error { close(politeStarted); <-ctx.Done(); return ctx.Err() }},
+		{Name: "later", After: []string{"stuck"}, Run: func(context.Context) error { t.Error("later ran"); return nil }},
+	}
+	var done []string
+	politeDone := make(chan struct{})
+	type out struct {
+		res []Result
+		err error
+	}
+	ret := make(chan out, 1)
+	go func() {
+		res, err := Run(ctx, steps, Options{Abandon: true, AbandonGrace: 7 * time.Second,
+			After: func(d time.Duration) <-chan time.Time {
+				mu.Lock()
+				asked = append(asked, d)
+				mu.Unlock()
+				return timer
+			},
+			Done: func(r Result) {
+				done = append(done, r.Name+"="+r.Status)
+				if r.Name == "polite" {
+					close(politeDone)
+				}
+			}})
+		ret <- out{res, err}
+	}()
+	<-stuckStarted
+	<-politeStarted
+	cancel() // the shutdown request
+	<-politeDone
+	// Run must be waiting on the grace timer now, not on the stuck step: it returns once the
+	// timer fires (bounded: the test's own timeout ends a Run that does not).
+	select {
+	case timer <- time.Time{}:
+	case o := <-ret:
+		t.Fatalf("Run returned before the grace expired: %v %v", o.res, o.err)
+	}
+	o := <-ret
+	if !errors.Is(o.err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", o.err)
+	}
+	want := map[string]string{"stuck": StatusAbandoned, "polite": StatusFailed, "later": StatusNotRun}
+	for _, r := range o.res {
+		if r.Status != want[r.Name] {
+			t.Errorf("%s: %s, want %s", r.Name, r.Status, want[r.Name])
+		}
+	}
+	if r := o.res[0]; r.Err == nil || !strings.Contains(r.Err.Error(), "still running 7s after the shutdown request; abandoned") {
+		t.Errorf("stuck: err = %v", r.Err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 1 || asked[0] != 7*time.Second {
+		t.Errorf("grace timers asked: %v, want one of 7s", asked)
+	}
+	if strings.Join(done, " ") != "polite=failed stuck=abandoned" {
+		t.Errorf("Done calls: %v", done)
+	}
+}
+
+// Without Abandon (stage one) a cancelled run still waits for its running steps, and with
+// Abandon the grace timer is started only by the end of ctx, not by a step's failure.
+func TestRunAbandonOnlyOnCancel(t *testing.T) {
+	release := make(chan struct{})
+	res, err := Run(context.Background(), []Step{
+		{Name: "slow", Run: func(context.Context) error { <-release; return nil }},
+		{Name: "bad", Run: func(context.Context) error { return errors.New("boom") }},
+	}, Options{Abandon: true, AbandonGrace: 0,
+		After: func(time.Duration) <-chan time.Time {
+			t.Error("abandon timer started without a cancellation")
+			return nil
+		},
+		Done: func(r Result) {
+			if r.Name == "bad" {
+				close(release)
+			}
+		}})
+	if err == nil || res[0].Status != StatusOK {
+		t.Fatalf("err = %v, slow = %s", err, res[0].Status)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan struct{})
+	finish := make(chan struct{})
+	ret := make(chan []Result, 1)
+	go func() {
+		res, _ := Run(ctx, []Step{{Name: "s", Run: func(ctx context.Context) error {
+			close(started)
+			<-ctx.Done()
+			<-finish
+			return nil
+		}}}, Options{})
+		ret <- res
+	}()
+	<-started
+	cancel()
+	close(finish) // "ok" below only if Run was still waiting for s
+	if r := <-ret; r[0].Status != StatusOK {
+		t.Fatalf("s: %s", r[0].Status)
+	}
+}

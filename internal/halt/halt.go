@@ -104,9 +104,25 @@ func PowerOff() { end(PowerOffAction, console.Output()) }
 // Reboot syncs and reboots the machine. It never returns.
 func Reboot() { end(RebootAction, console.Output()) }
 
+// syncWait bounds the sync before reboot(2): a sync that hangs (a stuck disk, a frozen
+// filesystem) must not keep the machine from ending; the shutdown has already synced and
+// unmounted what it could.
+var syncWait = 5 * time.Second
+
 // end syncs and ends the machine; w gets the one line written if reboot(2) fails.
 func end(a Action, w io.Writer) {
-	syncFS()
+	synced := make(chan struct{})
+	doSync := syncFS
+	go func() {
+		doSync()
+		close(synced)
+	}()
+	t := time.NewTimer(syncWait)
+	select {
+	case <-synced:
+	case <-t.C:
+	}
+	t.Stop()
 	if !isPID1() {
 		// Run by hand (a developer's shell, a test): never take the host down.
 		exit(1)

@@ -129,3 +129,19 @@ func TestNotPID1NeverTouchesTheHost(t *testing.T) {
 		t.Fatalf("calls = %s", got)
 	}
 }
+
+// A sync that never returns (a hung disk, a frozen filesystem) does not keep the machine
+// from ending: reboot(2) is called once the bounded wait for it is over.
+func TestEndDoesNotWaitForAHungSync(t *testing.T) {
+	_, calls := fake(t, true, nil)
+	block := make(chan struct{})
+	t.Cleanup(func() { close(block) })
+	syncFS = func() { <-block }
+	old := syncWait
+	syncWait = time.Millisecond
+	t.Cleanup(func() { syncWait = old })
+	PowerOff()
+	if got := strings.Join(*calls, ","); got != "reboot:powering off,sleep" {
+		t.Fatalf("calls = %s", got)
+	}
+}

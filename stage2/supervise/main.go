@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/bootplan/bootplan/internal/console"
@@ -72,26 +73,42 @@ func Main(o MainOptions) {
 	// The monitors watch during the steps too: a power button press or a spot notice at boot
 	// cancels the steps and shuts down.
 	sup.StartMonitors()
+	rt := &stage2.Runtime{Plan: p, Host: host, IMDS: im, AWS: stage2.NewAWS(im)}
+	sup.Boot(o.Execute, rt, fail)
+}
+
+// Boot runs the plan's steps (execute, stage2.Execute in Main) and then supervises the ready
+// command (Run). A shutdown request during the steps (a shutdown signal, the power button, a
+// spot notice: anything that Triggers) cancels them; execute gives the steps still running
+// the grace period and abandons them, and the shutdown gets what is left of the grace, so
+// the machine powers off within the grace period plus the shutdown's own bounded phases
+// even when a step is stuck for ever. fail is the failure path of a step error.
+func (s *Supervisor) Boot(execute func(context.Context, *stage2.Runtime) (stage2.Cmd, error), rt *stage2.Runtime, fail func(step string, err error)) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	var requested atomic.Int64 // when the shutdown was asked for (UnixNano)
 	go func() {
 		select {
-		case <-sigs.ShutdownRequested():
-		case <-sup.Triggered():
-		}
-		cancel()
-	}()
-	rt := &stage2.Runtime{Plan: p, Host: host, IMDS: im, AWS: stage2.NewAWS(im)}
-	start := time.Now()
-	cmd, err := o.Execute(ctx, rt)
-	if err != nil {
-		if ctx.Err() != nil {
-			sup.Shutdown(fmt.Sprintf("shutdown requested during boot (steps stopped after %dms)", time.Since(start).Milliseconds()))
+		case <-s.cfg.Signals.ShutdownRequested():
+		case <-s.Triggered():
+		case <-ctx.Done():
 			return
 		}
-		fail(failedStep(err), err)
+		requested.Store(time.Now().UnixNano())
+		cancel()
+	}()
+	start := time.Now()
+	cmd, err := execute(ctx, rt)
+	if at := requested.Load(); at != 0 {
+		s.grace = max(s.grace-time.Since(time.Unix(0, at)), 0).Round(time.Millisecond) // the steps had the rest
+		s.Shutdown(fmt.Sprintf("shutdown requested during boot (steps stopped after %dms)", time.Since(start).Milliseconds()))
+		return
 	}
-	sup.Run(cmd)
+	if err != nil {
+		fail(failedStep(err), err)
+		return
+	}
+	s.Run(cmd)
 }
 
 // mainConfig is the supervisor configuration Main runs plan p with: the power button watched,

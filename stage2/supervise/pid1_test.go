@@ -79,6 +79,12 @@ type helperConfig struct {
 	Volumes        []plan.Volume
 	Orphans        int
 	Reboot         bool // the plan's command.reboot
+	// Files are created in the sandbox (path → content; a path ending in / is a directory).
+	Files map[string]string
+	// Keygen replaces ssh-keygen (a shell script), bounded by KeygenTimeoutMS when set.
+	Keygen          string
+	KeygenTimeoutMS int
+	ReadonlyRoot    bool // security.readonly-root-fs
 }
 
 func setupNamespace() error {
@@ -108,6 +114,8 @@ func runHelper(mode string) int {
 		return helperOrphans(cfg)
 	case "supervise":
 		return helperSupervise(cfg)
+	case "stuck-step":
+		return helperStuckStep()
 	}
 	fmt.Println("helper: unknown mode", mode)
 	return 2
@@ -165,8 +173,29 @@ func helperSupervise(cfg helperConfig) int {
 		fmt.Println("helper:", err)
 		return 1
 	}
+	for name, content := range cfg.Files {
+		full := dir + name
+		err := os.MkdirAll(full[:strings.LastIndex(full, "/")], 0o755)
+		if err == nil && !strings.HasSuffix(name, "/") {
+			err = os.WriteFile(full, []byte(content), 0o644)
+		}
+		if err != nil {
+			fmt.Println("helper:", err)
+			return 1
+		}
+	}
+	if cfg.Keygen != "" {
+		sshKeygen = dir + "/ssh-keygen"
+		if err := os.WriteFile(sshKeygen, []byte("#!/bin/sh\n"+cfg.Keygen+"\n"), 0o755); err != nil {
+			fmt.Println("helper:", err)
+			return 1
+		}
+	}
+	if cfg.KeygenTimeoutMS > 0 {
+		keygenTimeout = time.Duration(cfg.KeygenTimeoutMS) * time.Millisecond
+	}
 	p := &plan.Plan{Version: plan.Version, Services: cfg.Services, Volumes: cfg.Volumes,
-		Command: plan.Command{Reboot: cfg.Reboot}}
+		Command: plan.Command{Reboot: cfg.Reboot, ReadonlyRoot: cfg.ReadonlyRoot}}
 	var im *imds.Client
 	if cfg.IMDS != "" {
 		im = imds.New(cfg.IMDS, imds.WithDeadline(2*time.Second), imds.WithBackoff(10*time.Millisecond, 50*time.Millisecond))
@@ -424,5 +453,192 @@ func TestPID1RequiredServiceFailureStopsEverything(t *testing.T) {
 	}
 	if i, j := strings.Index(out, "unmounted /data"), strings.Index(out, "FAIL step="); i < 0 || j < i {
 		t.Error("failure reported before the shutdown finished")
+	}
+}
+
+// stuckHost runs an init script as a child that never ends and then waits for ever, ignoring
+// its context: LinuxHost.Run waiting for a child in uninterruptible sleep (a frozen or hung
+// filesystem, a failing disk) after its SIGKILL. Before blocking it asks PID 1 to shut down.
+type stuckHost struct {
+	*stage2.SandboxHost
+	r *reaper.Reaper
+}
+
+func (h stuckHost) Run(ctx context.Context, cmd stage2.Cmd) (stage2.ExitStatus, error) {
+	pid, _, err := stage2.StartReaped(h.r, stage2.Cmd{Path: "/bin/sleep", Args: []string{"sleep", "1000"}, Dir: "/"})
+	if err != nil {
+		return stage2.ExitStatus{}, err
+	}
+	fmt.Printf("STUCK child %d started\n", pid)
+	_ = unix.Kill(1, unix.SIGTERM) // the shutdown request, as the kernel delivers it
+	<-make(chan struct{})          // never returns
+	return stage2.ExitStatus{}, nil
+}
+
+// helperStuckStep boots a plan through stage2.Execute whose init-scripts step never returns,
+// and sends PID 1 a SIGTERM meanwhile: the step must be abandoned after the grace, and the
+// shutdown sequence must run (the step's child killed, volumes unmounted, power-off).
+func helperStuckStep() int {
+	sigs := CatchSignals()
+	r := reaper.New()
+	dir, err := os.MkdirTemp("", "supervise-sandbox")
+	if err != nil {
+		fmt.Println("helper:", err)
+		return 1
+	}
+	sb, err := stage2.NewSandboxHost(dir)
+	if err != nil {
+		fmt.Println("helper:", err)
+		return 1
+	}
+	host := stuckHost{SandboxHost: sb, r: r}
+	steps := &plan.Plan{Version: plan.Version, Command: plan.Command{ShutdownGrace: 1},
+		InitScripts: []plan.InitScript{{Content: "#!/bin/sh\nsleep 1000\n"}}}
+	// The supervisor's plan also lists a mounted EBS volume (the steps' copy does not: the
+	// sandbox has no disk to attach), so the shutdown has something to unmount.
+	withVolume := *steps
+	withVolume.Volumes = []plan.Volume{{Kind: plan.KindEBS, Destination: "/data"}}
+	done := make(chan struct{})
+	c := mainConfig(&withVolume, host, r, sigs, nil)
+	c.PowerButton = false
+	c.SpotInterval = -1
+	yes := true
+	c.KillOthers = &yes
+	c.PowerOff = func(reboot bool) {
+		var ops []string
+		for _, e := range sb.Journal() {
+			ops = append(ops, strings.TrimSpace(e.Op+" "+e.Detail))
+		}
+		fmt.Printf("JOURNAL %s\n", strings.Join(ops, "; "))
+		if b, err := sb.ReadFile(plan.ReportPath); err == nil {
+			fmt.Printf("REPORT %q\n", b)
+		}
+		fmt.Printf("POWEROFF reboot=%v zombies=%d live=%d\n", reboot, zombies(), len(mustProcs()))
+		close(done)
+	}
+	c.Fail = func(f console.Failure) {
+		fmt.Printf("FAIL step=%s err=%v\n", f.Step, f.Err)
+		close(done)
+	}
+	sup := New(c)
+	rt := &stage2.Runtime{Plan: steps, Host: host}
+	sup.Boot(stage2.Execute, rt, func(step string, err error) {
+		fmt.Printf("FAIL step=%s err=%v\n", step, err)
+		close(done)
+	})
+	<-done
+	return 0
+}
+
+func mustProcs() []procStat {
+	p, _ := userProcesses("/proc", os.Getpid())
+	return p
+}
+
+// A step stuck for ever plus a shutdown request (SIGTERM to PID 1) still shuts the machine
+// down: the step is abandoned after the plan's grace (1 s), marked so in the boot report,
+// its child is killed, the volume unmounted and the power-off reached. On the code before
+// the fix the helper never got past the step (the test's own timeout failed it).
+func TestPID1StuckStepThenShutdown(t *testing.T) {
+	out := runPID1(t, "stuck-step", helperConfig{}, 60*time.Second)
+	mustContain(t, out, "STUCK child", "step init-scripts: abandoned after",
+		"still running 1s after the shutdown request; abandoned",
+		"shutting down: shutdown requested during boot", "SIGTERM to all processes",
+		"unmounted /data", "powering off", "POWEROFF reboot=false zombies=0 live=0")
+	if !regexp.MustCompile(`REPORT .*name = \\"init-scripts\\"\\n *status = \\"abandoned\\"`).MatchString(out) {
+		t.Error("the boot report does not mark init-scripts abandoned")
+	}
+	if strings.Contains(out, "FAIL step=") {
+		t.Error("a shutdown request is not a boot failure")
+	}
+}
+
+// sshIMDS serves an IMDS with an ssh public key.
+func sshIMDS(t *testing.T) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPut && r.URL.Path == "/latest/api/token":
+			fmt.Fprint(w, "tok")
+		case r.URL.Path == "/latest/meta-data/public-keys/0/openssh-key":
+			fmt.Fprint(w, "ssh-ed25519 AAAA test")
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// The ssh service's sandbox: a login user and its home.
+var sshFiles = map[string]string{
+	"/etc/passwd":         "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n",
+	"/.easyto/home/user/": "",
+	"/home/user/":         "",
+}
+
+// The main process reports whether an ssh-keygen (here: a sleep that ignores SIGTERM) is
+// still running.
+const keygenCheck = `if for f in /proc/[0-9]*/cmdline; do tr '\0' ' ' <$f; echo; done | grep -q "^sleep 1000 "; then echo KEYGEN-ALIVE; else echo KEYGEN-GONE; fi`
+
+// An ssh-keygen that overruns its bound is killed (it was left running before), and the boot
+// goes on with the main process.
+func TestPID1KeygenKilledAtTimeout(t *testing.T) {
+	out := runPID1(t, "supervise", helperConfig{
+		Main:    []string{"/bin/sh", "-c", keygenCheck},
+		GraceMS: 2000, IMDS: sshIMDS(t), Files: sshFiles,
+		Services:        []plan.Service{{Name: "ssh", Enabled: true, Optional: true, Argv: []string{"/bin/sh", "-c", "sleep 30"}}},
+		Keygen:          `echo KEYGEN-RAN; trap "" TERM; exec sleep 1000`,
+		KeygenTimeoutMS: 300,
+	}, 30*time.Second)
+	mustContain(t, out, "wrote SSH authorized_keys", "KEYGEN-RAN", "ssh-keygen did not finish in 300ms; killed",
+		"service ssh started", "KEYGEN-GONE", "POWEROFF reboot=false zombies=0")
+}
+
+// A shutdown request while the services start (here: SIGTERM sent by ssh-keygen, which then
+// hangs; its bound is a minute) is acted on at once: the keygen is killed, the main process
+// never starts and the shutdown runs.
+func TestPID1ShutdownDuringServiceStart(t *testing.T) {
+	out := runPID1(t, "supervise", helperConfig{
+		Main:    []string{"/bin/sh", "-c", "echo MAIN-RAN"},
+		GraceMS: 2000, IMDS: sshIMDS(t), Files: sshFiles,
+		Volumes:         []plan.Volume{{Kind: plan.KindEBS, Destination: "/data"}},
+		Services:        []plan.Service{{Name: "ssh", Enabled: true, Optional: true, Argv: []string{"/bin/sh", "-c", "sleep 30"}}},
+		Keygen:          `echo KEYGEN-RAN; trap "" TERM; kill -TERM 1; exec sleep 1000`,
+		KeygenTimeoutMS: 60000,
+	}, 30*time.Second)
+	mustContain(t, out, "KEYGEN-RAN", "ssh-keygen stopped: shutdown requested", "shutting down: received SIGTERM during boot",
+		"unmounted /data", "POWEROFF reboot=false zombies=0")
+	for _, s := range []string{"MAIN-RAN", "main process started", "service ssh started"} {
+		if strings.Contains(out, s) {
+			t.Errorf("%q after the shutdown request", s)
+		}
+	}
+}
+
+// Ctrl-Alt-Del, once stage one has set CAD_OFF, is a SIGINT to PID 1: a clean shutdown like
+// SIGTERM (the workload is stopped, volumes unmounted, power-off), never an abrupt reboot.
+func TestPID1SIGINTIsACleanShutdown(t *testing.T) {
+	out := runPID1(t, "supervise", helperConfig{Main: []string{"/bin/sh", "-c", "kill -INT 1; sleep 30"}, GraceMS: 2000,
+		Volumes: []plan.Volume{{Kind: plan.KindEBS, Destination: "/data"}}}, 30*time.Second)
+	mustContain(t, out, "shutting down: received SIGINT", "main process exited: killed by SIGTERM",
+		"all processes exited during the grace period", "unmounted /data", "powering off", "POWEROFF reboot=false zombies=0")
+}
+
+// readonly-root-fs: the root is remounted read-only after the services' files are written
+// (authorized_keys, host keys) and before the main process starts, as easyto does; before, the remount came first and ssh setup failed on the read-only root.
+func TestPID1ReadonlyRootAfterSSHSetup(t *testing.T) {
+	out := runPID1(t, "supervise", helperConfig{
+		Main:    []string{"/bin/sh", "-c", "echo MAIN-RAN"},
+		GraceMS: 2000, IMDS: sshIMDS(t), Files: sshFiles, ReadonlyRoot: true,
+		Services: []plan.Service{{Name: "ssh", Enabled: true, Optional: true, Argv: []string{"/bin/sh", "-c", "sleep 30"}}},
+		Keygen:   `echo KEYGEN-RAN`,
+	}, 30*time.Second)
+	mustContain(t, out, "wrote SSH authorized_keys", "KEYGEN-RAN", "service ssh started", "MAIN-RAN", "POWEROFF")
+	j := regexp.MustCompile(`JOURNAL (.*)`).FindStringSubmatch(out)
+	if j == nil || !regexp.MustCompile(`write /home/user/.ssh/authorized_keys[^;]*; remount / read-only; .*sync; remount / read-only; sync$`).MatchString(j[1]) {
+		t.Errorf("journal %q: want authorized_keys written, then / remounted read-only, ..., the shutdown", j)
+	}
+	if i, k := strings.Index(out, "remounted / read-only"), strings.Index(out, "main process started"); i < 0 || k < i {
+		t.Error("the main process started before / was remounted read-only")
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/bootplan/bootplan/internal/reaper"
 	"github.com/bootplan/bootplan/plan"
 	"github.com/bootplan/bootplan/stage2"
+	"golang.org/x/sys/unix"
 )
 
 // Well-known service locations (the easyto AMI layout).
@@ -23,14 +24,22 @@ const (
 	homeRoot        = "/.easyto/home"
 	sshKeyPath      = "meta-data/public-keys/0/openssh-key"
 	sshHostKeyDir   = "/.easyto/etc/ssh"
-	sshKeygen       = "/.easyto/bin/ssh-keygen"
-	keygenTimeout   = 2 * time.Minute
 	passwdPath      = "/etc/passwd"
 	groupPath       = "/etc/group"
 	defaultChronyd  = "/.easyto/sbin/chronyd"
 	defaultSshd     = "/.easyto/sbin/sshd"
 	defaultSshdConf = "/.easyto/etc/ssh/sshd_config"
 )
+
+// ssh-keygen and its bound (variables for tests). A keygen that overruns it is killed.
+var (
+	sshKeygen     = "/.easyto/bin/ssh-keygen"
+	keygenTimeout = 2 * time.Minute
+)
+
+// killWait bounds the wait for a killed helper process (ssh-keygen) to be reaped: one in
+// uninterruptible sleep is left to the shutdown's SIGKILL.
+const killWait = 2 * time.Second
 
 // errSkip means the service is not started, and that is not a failure.
 var errSkip = errors.New("service skipped")
@@ -74,20 +83,25 @@ func (sv *service) set(pid int) {
 }
 
 // startServices initialises and starts the plan's enabled services. A required service that
-// fails to initialise or start is returned as an error; optional ones are logged.
-func (s *Supervisor) startServices() error {
+// fails to initialise or start is returned as an error; optional ones are logged. Once ctx
+// ends (a shutdown request) no service is initialised or started any more and the IMDS
+// request or ssh-keygen under way is abandoned at once.
+func (s *Supervisor) startServices(ctx context.Context) error {
 	if s.cfg.Plan == nil {
 		return nil
 	}
 	for _, ps := range s.cfg.Plan.Services {
+		if ctx.Err() != nil {
+			return nil // the caller shuts down
+		}
 		if !ps.Enabled {
 			if ps.Reason != "" {
 				console.Infof("service %s not started: %s", ps.Name, ps.Reason)
 			}
 			continue
 		}
-		argv, err := s.initService(ps)
-		if errors.Is(err, errSkip) {
+		argv, err := s.initService(ctx, ps)
+		if errors.Is(err, errSkip) || ctx.Err() != nil {
 			continue
 		}
 		if err == nil && len(argv) == 0 {
@@ -177,7 +191,7 @@ func (s *Supervisor) isStopping() bool {
 }
 
 // initService prepares a known service and returns its command.
-func (s *Supervisor) initService(ps plan.Service) ([]string, error) {
+func (s *Supervisor) initService(ctx context.Context, ps plan.Service) ([]string, error) {
 	switch ps.Name {
 	case "chrony":
 		argv := ps.Argv
@@ -190,7 +204,7 @@ func (s *Supervisor) initService(ps plan.Service) ([]string, error) {
 		if len(argv) == 0 {
 			argv = []string{defaultSshd, "-D", "-f", defaultSshdConf, "-e"}
 		}
-		return argv, s.initSSH()
+		return argv, s.initSSH(ctx)
 	default:
 		if len(ps.Argv) == 0 {
 			console.Warnf("unknown service %s", ps.Name)
@@ -230,14 +244,17 @@ func (s *Supervisor) initChrony() error {
 	return nil
 }
 
-func (s *Supervisor) initSSH() error {
+func (s *Supervisor) initSSH(ctx context.Context) error {
 	if s.cfg.IMDS == nil {
 		console.Infof("disabling service ssh: no instance metadata client")
 		return errSkip
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	kctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	key, err := s.cfg.IMDS.Get(ctx, sshKeyPath)
+	key, err := s.cfg.IMDS.Get(kctx, sshKeyPath)
+	if ctx.Err() != nil {
+		return errSkip // shutdown requested meanwhile
+	}
 	if errors.Is(err, imds.ErrNotFound) {
 		console.Infof("disabling service ssh as no public key was assigned")
 		return errSkip
@@ -293,26 +310,44 @@ func (s *Supervisor) initSSH() error {
 		if _, err := h.Stat(kp); err == nil {
 			continue
 		}
-		if err := s.runKeygen(t, kp); err != nil {
+		if ctx.Err() != nil {
+			return errSkip
+		}
+		if err := s.runKeygen(ctx, t, kp); err != nil {
 			console.Warnf("generating ssh host key %s: %v", kp, err)
 		}
 	}
 	return nil
 }
 
-func (s *Supervisor) runKeygen(typ, file string) error {
-	_, c, err := stage2.StartReaped(s.cfg.Reaper, stage2.Cmd{Path: sshKeygen,
+// runKeygen runs ssh-keygen for one host key. It is killed when it overruns keygenTimeout or
+// when ctx ends (a shutdown request): neither may leave it running nor hold up the boot.
+func (s *Supervisor) runKeygen(ctx context.Context, typ, file string) error {
+	pid, c, err := stage2.StartReaped(s.cfg.Reaper, stage2.Cmd{Path: sshKeygen,
 		Args: []string{sshKeygen, "-q", "-t", typ, "-f", file, "-N", ""}, Env: os.Environ(), Dir: "/"})
 	if err != nil {
 		return err
 	}
+	timeout := time.NewTimer(keygenTimeout)
+	defer timeout.Stop()
+	var why error
 	select {
 	case st := <-c:
 		if st.ExitCode() != 0 {
 			return fmt.Errorf("ssh-keygen %s", st)
 		}
 		return nil
-	case <-time.After(keygenTimeout):
-		return fmt.Errorf("ssh-keygen did not finish in %v", keygenTimeout)
+	case <-timeout.C:
+		why = fmt.Errorf("ssh-keygen did not finish in %v; killed", keygenTimeout)
+	case <-ctx.Done():
+		why = errors.New("ssh-keygen stopped: shutdown requested")
 	}
+	_ = unix.Kill(pid, unix.SIGKILL)
+	wait := time.NewTimer(killWait)
+	defer wait.Stop()
+	select {
+	case <-c:
+	case <-wait.C:
+	}
+	return why
 }

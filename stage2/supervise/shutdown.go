@@ -220,19 +220,52 @@ func (s *Supervisor) terminate() {
 	})
 }
 
-// finish: sync, unmount the volumes in reverse order, read-only root, sync.
+// finish: sync, unmount the volumes in reverse order, read-only root, sync. Each phase is
+// bounded by FinishTimeout; once a sync has hung, the later one is skipped (it would hang too).
 func (s *Supervisor) finish() {
 	h := s.cfg.Host
-	phase("sync", h.Sync)
+	synced := false
+	phase("sync", func() { synced = s.bounded("sync", h.Sync) })
 	if s.cfg.Plan != nil {
-		phase("unmount volumes", func() { unmountVolumes(h, s.cfg.Plan.Volumes, time.Sleep) })
+		phase("unmount volumes", func() {
+			s.bounded("unmount volumes", func() { unmountVolumes(h, s.cfg.Plan.Volumes, time.Sleep) })
+		})
 	}
 	phase("remount / read-only", func() {
-		if err := h.RemountRootReadonly(); err != nil {
-			console.Warnf("remounting / read-only: %v", err)
-		}
-		h.Sync()
+		s.bounded("remount / read-only", func() {
+			if err := h.RemountRootReadonly(); err != nil {
+				console.Warnf("remounting / read-only: %v", err)
+			}
+			if synced {
+				h.Sync()
+			}
+		})
 	})
+}
+
+// bounded runs f in its own goroutine and waits for it at most FinishTimeout: a sync or umount
+// on a dead disk or a frozen filesystem blocks in the kernel for ever, and the power-off must
+// still come. It reports whether f finished; if not, f's goroutine is left behind.
+func (s *Supervisor) bounded(name string, f func()) bool {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() {
+			if p := recover(); p != nil {
+				console.Errorf("shutdown: %s panicked: %v\n%s", name, p, debug.Stack())
+			}
+		}()
+		f()
+	}()
+	t := time.NewTimer(s.cfg.FinishTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		console.Warnf("shutdown: %s did not finish in %v (a hung disk or filesystem?); going on", name, s.cfg.FinishTimeout)
+		return false
+	}
 }
 
 type unmounter interface {

@@ -58,6 +58,9 @@ type Config struct {
 	RestartBase, RestartCap, RestartReset time.Duration
 	// StopTimeout bounds the wait for the remaining processes after SIGKILL (default 5 s).
 	StopTimeout time.Duration
+	// FinishTimeout bounds each of the sync, unmount and remount phases (default 10 s): a
+	// stuck disk or filesystem must not keep the machine from powering off.
+	FinishTimeout time.Duration
 }
 
 // Supervisor runs the machine's processes until it stops. Create it with New.
@@ -105,6 +108,9 @@ func New(cfg Config) *Supervisor {
 	}
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = 5 * time.Second
+	}
+	if cfg.FinishTimeout <= 0 {
+		cfg.FinishTimeout = 10 * time.Second
 	}
 	if cfg.KillOthers == nil {
 		v := os.Getpid() == 1
@@ -172,20 +178,32 @@ func (s *Supervisor) Run(main stage2.Cmd) (reason string) {
 		}
 	}()
 	console.Infof("starting supervisor")
-	if sig := s.cfg.Signals.ShutdownSignal(); sig != nil {
-		reason = fmt.Sprintf("received %s during boot", signalName(sig))
+	if reason, ok := s.pendingShutdown(); ok {
 		s.Shutdown(reason)
 		return reason
 	}
-	select {
-	case reason = <-s.trigger:
+	// A shutdown request while the services start (IMDS, ssh-keygen: up to minutes) is acted
+	// on at once, without starting the main process.
+	ctx, cancel := s.untilShutdownRequest()
+	err := s.startServices(ctx)
+	cancel()
+	if reason, ok := s.pendingShutdown(); ok {
 		s.Shutdown(reason)
 		return reason
-	default:
 	}
-	if err := s.startServices(); err != nil {
+	if err != nil {
 		s.FailAndPowerOff(console.Failure{Stage: "stage2", Step: "services", Err: err})
 		return "service failed: " + err.Error()
+	}
+	// readonly-root-fs: here, as easyto does, once the services have written their files
+	// (ssh authorized_keys and host keys) and before the main process. (With replace-init,
+	// which starts no service, stage two's readonly-root step does it.)
+	if p := s.cfg.Plan; p != nil && p.Command.ReadonlyRoot {
+		if err := s.cfg.Host.RemountRootReadonly(); err != nil {
+			s.FailAndPowerOff(console.Failure{Stage: "stage2", Step: "readonly-root", Err: err})
+			return "remounting / read-only failed: " + err.Error()
+		}
+		console.Infof("remounted / read-only (readonly-root-fs)")
 	}
 
 	pid, exited, err := stage2.StartReaped(s.cfg.Reaper, main)
@@ -209,6 +227,34 @@ func (s *Supervisor) Run(main stage2.Cmd) (reason string) {
 	}
 	s.Shutdown(reason)
 	return reason
+}
+
+// pendingShutdown returns the reason of a shutdown asked for before the main process started
+// (a shutdown signal, or a Trigger from a monitor).
+func (s *Supervisor) pendingShutdown() (string, bool) {
+	if sig := s.cfg.Signals.ShutdownSignal(); sig != nil {
+		return fmt.Sprintf("received %s during boot", signalName(sig)), true
+	}
+	select {
+	case r := <-s.trigger:
+		return r, true
+	default:
+		return "", false
+	}
+}
+
+// untilShutdownRequest returns a context that ends at the first shutdown signal or Trigger.
+func (s *Supervisor) untilShutdownRequest() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-s.cfg.Signals.ShutdownRequested():
+		case <-s.triggered:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	return ctx, cancel
 }
 
 // wait forwards signals until something asks for the shutdown and returns why, and whether
@@ -285,11 +331,8 @@ func signalName(sig os.Signal) string {
 }
 
 func mainName(c stage2.Cmd) string {
-	if c.Path != "" {
-		return c.Path
-	}
-	if len(c.Args) > 0 {
-		return c.Args[0]
+	if s := c.Shown(); s != "" { // never the expanded argv: it may hold secrets
+		return s
 	}
 	return "(empty command)"
 }

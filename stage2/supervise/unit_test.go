@@ -1,6 +1,7 @@
 package supervise
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bootplan/bootplan/internal/console"
 	"github.com/bootplan/bootplan/plan"
+	"github.com/bootplan/bootplan/stage2"
 	"golang.org/x/sys/unix"
 )
 
@@ -262,5 +265,41 @@ func TestUnmountVolumesInnerFirst(t *testing.T) {
 	want := "/data/sub/deeper:0 /data/sub:0 /other:0 /data:0 /logs:0"
 	if got := strings.Join(f.calls, " "); got != want {
 		t.Fatalf("calls\n got %s\nwant %s", got, want)
+	}
+}
+
+// hungSyncHost is a sandbox whose sync(2) never returns (a stuck disk behind a dirty page).
+type hungSyncHost struct {
+	*stage2.SandboxHost
+	block chan struct{}
+}
+
+func (h hungSyncHost) Sync() { <-h.block }
+
+// A sync that hangs does not stop the shutdown: after FinishTimeout the volumes are still
+// unmounted and / remounted read-only (without a second sync that would hang too).
+func TestFinishGoesOnAfterAHungSync(t *testing.T) {
+	sb, err := stage2.NewSandboxHost(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hungSyncHost{SandboxHost: sb, block: make(chan struct{})}
+	t.Cleanup(func() { close(h.block) })
+	var buf bytes.Buffer
+	console.SetOutput(&buf)
+	t.Cleanup(func() { console.SetOutput(os.Stderr) })
+	s := New(Config{Host: h, Signals: &Signals{down: make(chan struct{}), more: make(chan struct{}, 1)},
+		Plan:          &plan.Plan{Volumes: []plan.Volume{{Kind: plan.KindEBS, Destination: "/data"}}},
+		FinishTimeout: time.Millisecond})
+	s.finish()
+	var ops []string
+	for _, e := range sb.Journal() {
+		ops = append(ops, strings.TrimSpace(e.Op+" "+e.Detail))
+	}
+	if got := strings.Join(ops, "; "); got != "unmount /data; remount / read-only" {
+		t.Errorf("journal %q", got)
+	}
+	if !strings.Contains(buf.String(), "shutdown: sync did not finish in 1ms (a hung disk or filesystem?); going on") {
+		t.Errorf("no warning:\n%s", buf.String())
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,6 +82,11 @@ func runAll(t *testing.T, env *vmrun.Env, scs []*vmrun.Scenario) {
 		}
 		fmt.Printf("VM suite total time: %s (%d passed, %d failed)\n", time.Since(start).Round(time.Second), len(passed), len(failed))
 	})
+	env.Prebuild(scs)
+	// Real images build in the background meanwhile: their scenarios queue last, so that
+	// they do not hold a VM slot while waiting for mmdebstrap.
+	scs = append([]*vmrun.Scenario(nil), scs...)
+	sort.SliceStable(scs, func(i, j int) bool { return scs[i].Config.Image == "" && scs[j].Config.Image != "" })
 	t.Run("scenario", func(t *testing.T) {
 		for _, sc := range scs {
 			t.Run(sc.Name, func(t *testing.T) {
@@ -89,6 +95,9 @@ func runAll(t *testing.T, env *vmrun.Env, scs []*vmrun.Scenario) {
 				defer func() { <-sem }()
 				// bounded: every boot has its own timeout; this bounds setup too
 				limit := time.Duration(sc.Config.Boots)*sc.Config.Timeout.Duration + 2*time.Minute
+				if sc.Config.Image != "" {
+					limit += vmrun.ImageBuildTimeout // it may still be building
+				}
 				ctx, cancel := context.WithTimeout(context.Background(), limit)
 				defer cancel()
 				res, err := env.Run(ctx, sc, vmrun.Options{})

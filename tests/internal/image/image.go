@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/bootplan/bootplan/internal/release"
 	"github.com/bootplan/bootplan/tests/internal/cpio"
 )
 
@@ -88,6 +89,10 @@ type Base struct {
 	Modules []string
 	// NoBinaries leaves out bin/init and bin/bootplan (harness self-test).
 	NoBinaries bool
+	// Real: the archive goes on top of a Debian root filesystem (tests/images): only the
+	// easyto layout (/.easyto/..., kernel modules, mkfs tools, device nodes), no busybox
+	// applet links, /etc files or test entrypoint, which would replace the distribution's.
+	Real bool
 }
 
 // BuildBase writes the gzipped base archive to out.
@@ -138,7 +143,7 @@ echo "PASS test-entrypoint: pid $$ uid $(id -u)" >$out
 
 func writeBase(w *cpio.Writer, b Base) error {
 	a := b.Assets
-	for _, d := range []struct {
+	dirs := []struct {
 		name string
 		perm uint32
 	}{
@@ -147,7 +152,11 @@ func writeBase(w *cpio.Writer, b Base) error {
 		{"tmp", 0o1777}, {"root", 0o700}, {"mnt", 0o755}, {"var", 0o755}, {"home/user", 0o755},
 		{".easyto/bin", 0o755}, {".easyto/sbin", 0o755}, {".easyto/run", 0o755},
 		{".easyto/etc", 0o755},
-	} {
+	}
+	if b.Real { // the distribution has the top-level directories (some are symlinks)
+		dirs = dirs[len(dirs)-4:]
+	}
+	for _, d := range dirs {
 		if err := w.Dir(d.name, d.perm); err != nil {
 			return err
 		}
@@ -176,16 +185,19 @@ func writeBase(w *cpio.Writer, b Base) error {
 	if err := w.FileFrom(".easyto/bin/busybox", a.Busybox, 0o755); err != nil {
 		return err
 	}
-	applets, err := busyboxApplets(a.Busybox)
-	if err != nil {
-		return err
+	var applets []string
+	if !b.Real {
+		var err error
+		if applets, err = busyboxApplets(a.Busybox); err != nil {
+			return err
+		}
 	}
 	for _, ap := range applets {
 		if err := w.Symlink("bin/"+ap, "/.easyto/bin/busybox"); err != nil {
 			return err
 		}
 	}
-	for _, l := range []struct{ name, target string }{
+	links := []struct{ name, target string }{
 		{".easyto/bin/sh", "busybox"},
 		{".easyto/sbin/modprobe", "../bin/busybox"},
 		{"usr/bin/env", "/bin/env"},
@@ -193,7 +205,11 @@ func writeBase(w *cpio.Writer, b Base) error {
 		{"sbin/insmod", "/bin/insmod"},
 		{"sbin/poweroff", "/bin/poweroff"},
 		{"sbin/init", "/.easyto/sbin/init"},
-	} {
+	}
+	if b.Real {
+		links = links[:2]
+	}
+	for _, l := range links {
 		if err := w.Symlink(l.name, l.target); err != nil {
 			return err
 		}
@@ -210,17 +226,21 @@ func writeBase(w *cpio.Writer, b Base) error {
 	if err := addModules(w, a.KernelDir, a.KernelVersion, mods); err != nil {
 		return err
 	}
-	for _, f := range []struct {
+	files := []struct {
 		name string
 		perm uint32
 		data string
 	}{
+		{".easyto/metadata.json", 0o644, DefaultMetadata + "\n"},
 		{"etc/passwd", 0o644, passwd},
 		{"etc/group", 0o644, group},
 		{"etc/hosts", 0o644, "127.0.0.1 localhost\n"},
 		{"test-entrypoint", 0o755, testEntrypoint},
-		{".easyto/metadata.json", 0o644, DefaultMetadata + "\n"},
-	} {
+	}
+	if b.Real {
+		files = files[:1]
+	}
+	for _, f := range files {
 		if err := w.File(f.name, f.perm, []byte(f.data)); err != nil {
 			return err
 		}
@@ -243,6 +263,11 @@ func busyboxApplets(bb string) ([]string, error) {
 }
 
 func addStaging(w *cpio.Writer, staging string) error {
+	// .cache/staging may be a symlink (a worktree sharing another's cache): WalkDir does not
+	// follow a symlinked root.
+	if real, err := filepath.EvalSymlinks(staging); err == nil {
+		staging = real
+	}
 	return filepath.WalkDir(staging, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("image: staging: %w", err)
@@ -370,6 +395,51 @@ type Overlay struct {
 	Metadata []byte            // /.easyto/metadata.json; nil → keep the base's default
 	Dir      string            // files copied on top of the root (a scenario's overlay/); may be ""
 	Files    map[string][]byte // extra files (path → content, mode 0755 if it starts with "#!")
+	// Release is a release archive (internal/release) whose init.tar is unpacked over the
+	// root with its exact modes, as easyto's image builder unpacks easyto-init's.
+	Release []byte
+}
+
+// ReleaseArchive packs bin/init and bin/bootplan the way `make release` does.
+func (a Assets) ReleaseArchive() ([]byte, error) {
+	if err := a.CheckBinaries(); err != nil {
+		return nil, err
+	}
+	i, err := os.ReadFile(a.Init)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(a.Bootplan)
+	if err != nil {
+		return nil, err
+	}
+	return release.Archive(i, b)
+}
+
+// addRelease writes the entries of a release archive's init.tar.
+func addRelease(w *cpio.Writer, archive []byte) error {
+	entries, err := release.ReadInit(archive)
+	if err != nil {
+		return fmt.Errorf("image: %w", err)
+	}
+	for _, e := range entries {
+		name := path.Clean(e.Name)
+		if name == "." {
+			continue
+		}
+		switch {
+		case e.Dir:
+			err = w.Dir(name, uint32(e.Mode))
+		case e.Linkname != "":
+			err = w.Symlink(name, e.Linkname)
+		default:
+			err = w.File(name, uint32(e.Mode), e.Data)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // BuildOverlay writes the gzipped overlay archive to out.
@@ -377,6 +447,11 @@ func BuildOverlay(o Overlay, out string) error {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	w := cpio.NewWriter(zw, 0)
+	if o.Release != nil {
+		if err := addRelease(w, o.Release); err != nil {
+			return err
+		}
+	}
 	if o.Metadata != nil {
 		if err := w.File(".easyto/metadata.json", 0o644, o.Metadata); err != nil {
 			return err

@@ -39,9 +39,10 @@ var (
 // RootKernelArgs are the kernel command-line words that boot from the root disk.
 const RootKernelArgs = "root=/dev/nvme0n1p2 rw rootwait"
 
-// buildRootDisk unpacks the initramfs parts into a tree, makes an ext4 filesystem of it
-// (mkfs.ext4 -d) and writes the GPT disk image to out.
-func buildRootDisk(work string, rd RootDisk, parts ...string) (string, error) {
+// buildRootDisk unpacks the root filesystem tarball realTar (a real image; "" for none) and
+// the initramfs parts into a tree, makes an ext4 filesystem of it (mkfs.ext4 -d) and writes
+// the GPT disk image to out.
+func buildRootDisk(work string, rd RootDisk, realTar string, parts ...string) (string, error) {
 	size, err := parseSize(rd.Size)
 	if err != nil {
 		return "", fmt.Errorf("root_disk: %w", err)
@@ -59,9 +60,26 @@ func buildRootDisk(work string, rd RootDisk, parts ...string) (string, error) {
 	if err := os.MkdirAll(tree, 0o755); err != nil {
 		return "", err
 	}
-	for _, p := range parts { // each part is one gzipped newc archive
+	if realTar != "" {
+		if out, err := exec.Command("tar", "-xf", realTar, "-C", tree).CombinedOutput(); err != nil {
+			return "", fmt.Errorf("root_disk: unpacking %s: %w: %s", realTar, err, out)
+		}
+	}
+	for i, p := range parts { // each part is one gzipped newc archive
 		cmd := exec.Command("sh", "-c", `gzip -dc "$1" | cpio -idm --quiet --no-absolute-filenames`, "sh", p)
 		cmd.Dir = tree
+		if realTar != "" {
+			// On a distribution's tree, through tar: it keeps the symlinked directories
+			// (/lib → usr/lib) that cpio would replace, and the base part (i = 0) keeps the
+			// distribution's own copy of a library the mkfs tools also bring.
+			skip := ""
+			if i == 0 {
+				skip = "--skip-old-files"
+			}
+			cmd = exec.Command("sh", "-c", `set -e; d=$(mktemp -d "$2/part.XXXXXX"); chmod 0755 "$d"; cd "$d"
+gzip -dc "$1" | cpio -idm --quiet --no-absolute-filenames
+tar -cf - . | tar -xf - -C "$3" --keep-directory-symlink $4; cd /; rm -rf "$d"`, "sh", p, work, tree, skip)
+		}
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return "", fmt.Errorf("root_disk: unpacking %s: %w: %s", filepath.Base(p), err, out)
 		}
@@ -94,7 +112,7 @@ func buildRootDisk(work string, rd RootDisk, parts ...string) (string, error) {
 		return "", err
 	}
 	defer src.Close()
-	if _, err := io.Copy(io.NewOffsetWriter(f, rootP2First*512), src); err != nil {
+	if err := sparseCopyAt(f, rootP2First*512, src); err != nil {
 		return "", fmt.Errorf("root_disk: %w", err)
 	}
 	if err := f.Truncate(size); err != nil {
@@ -102,6 +120,37 @@ func buildRootDisk(work string, rd RootDisk, parts ...string) (string, error) {
 	}
 	_ = os.Remove(fsImg)
 	return out, f.Close()
+}
+
+// sparseCopyAt copies src into dst at off, skipping the all-zero 64 KiB blocks: the
+// filesystem image is mostly empty, and writing its zeros cost seconds per scenario. dst must
+// read as zeros there (a new file; the caller extends it to its size afterwards).
+func sparseCopyAt(dst io.WriterAt, off int64, src io.Reader) error {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := io.ReadFull(src, buf)
+		if n > 0 && !allZero(buf[:n]) {
+			if _, werr := dst.WriteAt(buf[:n], off); werr != nil {
+				return werr
+			}
+		}
+		off += int64(n)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 type blockWrite struct {

@@ -26,14 +26,17 @@ import (
 
 // Guest-side addresses (QEMU user network, see reference/test-machine.md).
 const (
-	GuestNet      = "169.254.169.0/24"
-	GuestHost     = "169.254.169.1"
-	GuestDHCP     = "169.254.169.15"
-	IMDSAddr      = "169.254.169.254"
-	AWSAddr       = "169.254.169.2"
-	IMDSEndpoint  = "http://" + IMDSAddr
-	AWSEndpoint   = "http://" + AWSAddr + ":80"
-	defaultAppend = "console=ttyS0 panic=-1 quiet"
+	GuestNet     = "169.254.169.0/24"
+	GuestHost    = "169.254.169.1"
+	GuestDHCP    = "169.254.169.15"
+	IMDSAddr     = "169.254.169.254"
+	AWSAddr      = "169.254.169.2"
+	IMDSEndpoint = "http://" + IMDSAddr
+	AWSEndpoint  = "http://" + AWSAddr + ":80"
+	// no_timer_check: under TCG on a loaded host the kernel's IO-APIC timer check can miss
+	// its ticks and panic ("IO-APIC + timer doesn't work") before init runs; cloud images
+	// boot VMs with it for the same reason.
+	defaultAppend = "console=ttyS0 panic=-1 quiet no_timer_check"
 )
 
 // Env is what every scenario run shares: assets, the base image and the proxy binary.
@@ -47,6 +50,14 @@ type Env struct {
 	mu       sync.Mutex
 	bases    map[string]string // key → base image path
 	baseErrs map[string]error
+	reals    map[string]*realImage // tests/images name → its built root filesystem
+}
+
+// realImage is one real guest image, built (or found in the cache) once per Env.
+type realImage struct {
+	once sync.Once
+	tar  string
+	err  error
 }
 
 // NewEnv prepares an Env: finds the assets, builds vmproxy into work.
@@ -60,7 +71,7 @@ func NewEnv(root, work string) (*Env, error) {
 		return nil, fmt.Errorf("qemu-system-x86_64 not found (run `make assets`): %w", err)
 	}
 	e := &Env{Root: root, Assets: a, Work: work, LogDir: filepath.Join(root, ".cache", "vm-logs"), QEMU: q,
-		bases: map[string]string{}, baseErrs: map[string]error{}}
+		bases: map[string]string{}, baseErrs: map[string]error{}, reals: map[string]*realImage{}}
 	if err := os.MkdirAll(e.LogDir, 0o755); err != nil {
 		return nil, fmt.Errorf("log dir: %w", err)
 	}
@@ -74,10 +85,55 @@ func NewEnv(root, work string) (*Env, error) {
 	return e, nil
 }
 
+// ImageBuildTimeout bounds one real image build (measured: 2.5–4 min on a loaded machine).
+var ImageBuildTimeout = 20 * time.Minute
+
+// realImage returns the root filesystem tarball of tests/images/<name>, running
+// tests/images/build.sh once per Env (the script keeps a cache keyed by the package list).
+func (e *Env) realImage(name string) (string, error) {
+	e.mu.Lock()
+	ri := e.reals[name]
+	if ri == nil {
+		ri = &realImage{}
+		e.reals[name] = ri
+	}
+	e.mu.Unlock()
+	ri.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), ImageBuildTimeout)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "sh", filepath.Join(e.Root, "tests", "images", "build.sh"), name)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // mmdebstrap, apt and dpkg with it
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+		cmd.WaitDelay = 10 * time.Second
+		var stderr bytes.Buffer
+		cmd.Stderr = io.MultiWriter(&stderr, os.Stderr) // build progress and time
+		out, err := cmd.Output()
+		if err != nil {
+			ri.err = fmt.Errorf("tests/images/build.sh %s: %w: %s", name, err, strings.TrimSpace(stderr.String()))
+			return
+		}
+		ri.tar = strings.TrimSpace(string(out))
+	})
+	return ri.tar, ri.err
+}
+
+// Prebuild starts building (or finding in the cache) the real image of every scenario that
+// names one, in the background, so that the builds (mostly apt downloads and dpkg) overlap
+// the other scenarios' boots instead of holding a VM slot. Run waits for its image as usual.
+func (e *Env) Prebuild(scs []*Scenario) {
+	seen := map[string]bool{}
+	for _, sc := range scs {
+		if name := sc.Config.Image; name != "" && !seen[name] {
+			seen[name] = true
+			go func() { _, _ = e.realImage(name) }() // the error reaches the scenarios through Run
+		}
+	}
+}
+
 // base returns (building once) the base image for a module set and binary choice.
-func (e *Env) base(mods []string, noBinaries bool) (string, error) {
+func (e *Env) base(mods []string, noBinaries, real bool) (string, error) {
 	all := append(append([]string(nil), image.DefaultModules...), mods...)
-	key := fmt.Sprintf("%v|%v", all, noBinaries)
+	key := fmt.Sprintf("%v|%v|%v", all, noBinaries, real)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if p, ok := e.bases[key]; ok {
@@ -90,7 +146,7 @@ func (e *Env) base(mods []string, noBinaries bool) (string, error) {
 		}
 	}
 	p := filepath.Join(e.Work, fmt.Sprintf("base-%d.cpio.gz", len(e.bases)))
-	err := image.BuildBase(image.Base{Assets: e.Assets, Modules: all, NoBinaries: noBinaries}, p)
+	err := image.BuildBase(image.Base{Assets: e.Assets, Modules: all, NoBinaries: noBinaries, Real: real}, p)
 	e.bases[key], e.baseErrs[key] = p, err
 	return p, err
 }
@@ -98,6 +154,11 @@ func (e *Env) base(mods []string, noBinaries bool) (string, error) {
 // Options change how a scenario runs.
 type Options struct {
 	Live io.Writer // when set, the console is also copied here as it arrives (make demo)
+	// Interactive (make demo IMAGE=...): one boot, no checks, the scenario's connect hint
+	// printed to Live with the forwarded ports; each receive on PowerButton presses the
+	// ACPI power button.
+	Interactive bool
+	PowerButton <-chan struct{}
 }
 
 // Result is the outcome of one scenario.
@@ -127,6 +188,7 @@ func (e *Env) Run(ctx context.Context, sc *Scenario, opt Options) (*Result, erro
 	}
 	defer os.RemoveAll(work)
 
+	mark := time.Now()
 	// AWS first: disk serials may come from moto volume ids.
 	var moto *Moto
 	seeded := &Seeded{}
@@ -148,12 +210,39 @@ func (e *Env) Run(ctx context.Context, sc *Scenario, opt Options) (*Result, erro
 	}
 
 	// Image.
-	base, err := e.base(c.Modules, c.NoBinaries)
+	var setup []string // where the time before the first boot went (in boot 1's log)
+	lap := func(what string) {
+		setup = append(setup, fmt.Sprintf("%s %s", what, time.Since(mark).Round(10*time.Millisecond)))
+		mark = time.Now()
+	}
+	if c.AWS {
+		lap("moto")
+	}
+	metadata, realTar := sc.Metadata, ""
+	if c.Image != "" {
+		realTar, err = e.realImage(c.Image)
+		lap("real image " + c.Image)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", sc.Name, err)
+		}
+		if metadata == nil {
+			if metadata, err = os.ReadFile(filepath.Join(e.Root, "tests", "images", c.Image, "metadata.json")); err != nil {
+				return nil, fmt.Errorf("%s: image %s: %w", sc.Name, c.Image, err)
+			}
+		}
+	}
+	base, err := e.base(c.Modules, c.NoBinaries || c.InitTar, c.Image != "")
 	if err != nil {
 		return nil, fmt.Errorf("%s: base image: %w", sc.Name, err)
 	}
+	overlay := image.Overlay{Metadata: metadata, Dir: sc.Overlay}
+	if c.InitTar {
+		if overlay.Release, err = e.Assets.ReleaseArchive(); err != nil {
+			return nil, fmt.Errorf("%s: %w", sc.Name, err)
+		}
+	}
 	ov := filepath.Join(work, "overlay.cpio.gz")
-	if err := image.BuildOverlay(image.Overlay{Metadata: sc.Metadata, Dir: sc.Overlay}, ov); err != nil {
+	if err := image.BuildOverlay(overlay, ov); err != nil {
 		return nil, fmt.Errorf("%s: overlay image: %w", sc.Name, err)
 	}
 	initrd := filepath.Join(work, "initramfs.cpio.gz")
@@ -161,11 +250,13 @@ func (e *Env) Run(ctx context.Context, sc *Scenario, opt Options) (*Result, erro
 		return nil, fmt.Errorf("%s: %w", sc.Name, err)
 	}
 
+	lap("base and overlay")
 	rootDisk := ""
 	if c.RootDisk != nil {
-		if rootDisk, err = buildRootDisk(work, *c.RootDisk, base, ov); err != nil {
+		if rootDisk, err = buildRootDisk(work, *c.RootDisk, realTar, base, ov); err != nil {
 			return nil, fmt.Errorf("%s: %w", sc.Name, err)
 		}
+		lap("root disk")
 	}
 
 	// Disks.
@@ -180,7 +271,15 @@ func (e *Env) Run(ctx context.Context, sc *Scenario, opt Options) (*Result, erro
 		}
 	}
 
-	for boot := 1; boot <= c.Boots; boot++ {
+	state := filepath.Join(work, "state")
+	if err := os.MkdirAll(state, 0o755); err != nil {
+		return nil, fmt.Errorf("%s: %w", sc.Name, err)
+	}
+	boots := c.Boots
+	if opt.Interactive {
+		boots = 1
+	}
+	for boot := 1; boot <= boots; boot++ {
 		logName := sc.Name + ".log"
 		if boot > 1 {
 			logName = fmt.Sprintf("%s.boot%d.log", sc.Name, boot)
@@ -188,7 +287,12 @@ func (e *Env) Run(ctx context.Context, sc *Scenario, opt Options) (*Result, erro
 		logPath := filepath.Join(e.LogDir, logName)
 		res.Logs = append(res.Logs, logPath)
 		start := time.Now()
-		console, problems, err := e.boot(ctx, sc, boot, bootSetup{work: work, initrd: initrd, rootDisk: rootDisk, disks: disks, moto: moto, seeded: seeded, logPath: logPath, live: opt.Live})
+		var setupNote string
+		if boot == 1 {
+			lap("disks")
+			setupNote = "# harness: setup: " + strings.Join(setup, ", ") + "\n"
+		}
+		console, problems, err := e.boot(ctx, sc, boot, bootSetup{setupNote: setupNote, work: work, initrd: initrd, rootDisk: rootDisk, disks: disks, moto: moto, seeded: seeded, logPath: logPath, live: opt.Live, state: state, interactive: opt.Interactive, powerButton: opt.PowerButton})
 		res.Boots = append(res.Boots, time.Since(start))
 		if err != nil {
 			return nil, fmt.Errorf("%s boot %d: %w", sc.Name, boot, err)
@@ -201,6 +305,9 @@ func (e *Env) Run(ctx context.Context, sc *Scenario, opt Options) (*Result, erro
 			res.fail("%s%s", prefix, p)
 		}
 		for _, p := range Verdict(console, sc.Expect[boot-1], sc.RejectFor(boot)) {
+			res.fail("%s%s", prefix, p)
+		}
+		for _, p := range GapVerdict(console, c.ConsoleGaps) {
 			res.fail("%s%s", prefix, p)
 		}
 		if !res.Passed() {
@@ -322,6 +429,12 @@ type bootSetup struct {
 	moto                  *Moto
 	seeded                *Seeded // ids moto gave the aws-setup.toml resources
 	live                  io.Writer
+	state                 string // checks' $STATE, kept across boots
+	hostPorts             []int  // host port of each Config.Forward entry (this boot)
+	interactive           bool
+	powerButton           <-chan struct{}
+	setupNote             string  // written to the log before QEMU's command line
+	tap                   *tapNet // network = "tap-…": the boot's namespace (tapnet.go)
 }
 
 // qemuArgs builds QEMU's command line for one boot.
@@ -332,10 +445,13 @@ func (e *Env) qemuArgs(sc *Scenario, bs bootSetup, imdsPort int, qmpSock string)
 		init = c.Init
 	}
 	appendLine := []string{"rdinit=" + init, defaultAppend, "AWS_EC2_METADATA_SERVICE_ENDPOINT=" + IMDSEndpoint}
+	if bs.tap != nil {
+		appendLine = append(appendLine[:2], bs.tap.kernelArgs(bs.moto != nil)...)
+	}
 	if bs.rootDisk != "" {
 		appendLine[0] = RootKernelArgs + " init=" + init
 	}
-	if bs.moto != nil {
+	if bs.moto != nil && bs.tap == nil {
 		appendLine = append(appendLine, "AWS_ENDPOINT_URL="+AWSEndpoint)
 	}
 	appendLine = append(appendLine, c.Append...)
@@ -365,7 +481,17 @@ func (e *Env) qemuArgs(sc *Scenario, bs bootSetup, imdsPort int, qmpSock string)
 	if bs.moto != nil {
 		n0 += fwd(AWSAddr, bs.moto.Port)
 	}
-	args = append(args, "-netdev", n0, "-device", "virtio-net-pci,netdev=n0,romfile=,mac="+imdsmock.DefaultMACs[0])
+	// Host → guest ports (restrict=on still allows hostfwd), on loopback only.
+	for i, f := range c.Forward {
+		if fw, err := ParseForward(f); err == nil && i < len(bs.hostPorts) {
+			n0 += fmt.Sprintf(",hostfwd=%s:127.0.0.1:%d-:%d", fw.Proto, bs.hostPorts[i], fw.Port)
+		}
+	}
+	if bs.tap != nil {
+		args = append(args, bs.tap.netdevArgs(imdsmock.DefaultMACs[0])...)
+	} else {
+		args = append(args, "-netdev", n0, "-device", "virtio-net-pci,netdev=n0,romfile=,mac="+imdsmock.DefaultMACs[0])
+	}
 	for i := 1; i < c.NICs; i++ {
 		args = append(args,
 			"-netdev", fmt.Sprintf("user,id=n%d,restrict=on,net=169.254.%d.0/24", i, 169+i),
@@ -437,6 +563,18 @@ func (e *Env) boot(ctx context.Context, sc *Scenario, bootN int, bs bootSetup) (
 		_ = os.WriteFile(strings.TrimSuffix(bs.logPath, ".log")+".imds.log", []byte(strings.Join(imds.Log(), "\n")+"\n"), 0o644)
 	}()
 	port, _ := strconv.Atoi(addr[strings.LastIndex(addr, ":")+1:])
+	if IsTap(c.Network) {
+		awsPort := 0
+		if bs.moto != nil {
+			awsPort = bs.moto.Port
+		}
+		tn, err := startTapNet(c.Network, strings.TrimSuffix(bs.logPath, ".log")+".dnsmasq.log", port, awsPort)
+		if err != nil {
+			return "", nil, err
+		}
+		defer tn.close() // also when the boot fails or times out
+		bs.tap = tn
+	}
 
 	var actions []Action
 	for _, a := range c.Actions {
@@ -444,8 +582,24 @@ func (e *Env) boot(ctx context.Context, sc *Scenario, bootN int, bs bootSetup) (
 			actions = append(actions, a)
 		}
 	}
+	var checks []Check
+	for _, ch := range c.Checks {
+		if bs.interactive {
+			break // the person at the console is the check
+		}
+		if ch.Boot == 0 || ch.Boot == bootN {
+			checks = append(checks, ch)
+		}
+	}
+	needQMP := false
+	for _, ch := range checks {
+		needQMP = needQMP || ch.Powerdown
+	}
+	if bs.hostPorts, err = freePorts(c.Forward); err != nil {
+		return "", nil, err
+	}
 	qmpSock := ""
-	if len(actions) > 0 || c.Q35 {
+	if len(actions) > 0 || c.Q35 || needQMP || bs.powerButton != nil {
 		qmpSock = filepath.Join(bs.work, fmt.Sprintf("qmp%d.sock", bootN))
 	}
 	args := e.qemuArgs(sc, bs, port, qmpSock)
@@ -458,7 +612,13 @@ func (e *Env) boot(ctx context.Context, sc *Scenario, bootN int, bs bootSetup) (
 
 	bctx, cancel := context.WithTimeout(ctx, c.Timeout.Duration)
 	defer cancel()
+	if bs.interactive && bs.live != nil {
+		printConnect(bs.live, sc, bootN, bs)
+	}
 	cmd := exec.Command(e.QEMU, args...)
+	if bs.tap != nil {
+		cmd = bs.tap.qemuCommand(e.QEMU, args)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -466,6 +626,7 @@ func (e *Env) boot(ctx context.Context, sc *Scenario, bootN int, bs bootSetup) (
 	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
+	_, _ = logf.WriteString(bs.setupNote)
 	fmt.Fprintf(logf, "# qemu %s\n", strings.Join(args, " "))
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -524,7 +685,37 @@ func (e *Env) boot(ctx context.Context, sc *Scenario, bootN int, bs bootSetup) (
 	// Actions (each fires once) and the expect-based stop for scenarios that do not power
 	// off. fired is only touched by the watcher goroutine.
 	fired := make([]bool, len(actions))
+	checked := make([]bool, len(checks))
 	var actionsWG sync.WaitGroup
+	hostLine := func(l string) { // a check's output joins the transcript
+		l = "[host] " + l + "\n"
+		conMu.Lock()
+		console.WriteString(l)
+		conMu.Unlock()
+		_, _ = logf.WriteString(l)
+		if bs.live != nil {
+			_, _ = io.WriteString(bs.live, l)
+		}
+	}
+	runCheck := func(i int) {
+		if checked[i] {
+			return
+		}
+		checked[i] = true
+		actionsWG.Add(1)
+		go func(ch Check) {
+			defer actionsWG.Done()
+			err := e.runCheck(bctx, sc, ch, bootN, bs, hostLine)
+			if err != nil && bctx.Err() == nil {
+				addProblem(fmt.Sprintf("check on %q: %v", ch.On, err))
+			}
+			if ch.Powerdown && bctx.Err() == nil {
+				if err := qmpAction(bctx, qmpSock, Action{Do: "powerdown"}, bs.disks); err != nil && bctx.Err() == nil {
+					addProblem(fmt.Sprintf("qmp powerdown after check: %v", err))
+				}
+			}
+		}(checks[i])
+	}
 	fire := func(i int) {
 		if fired[i] {
 			return
@@ -576,6 +767,11 @@ func (e *Env) boot(ctx context.Context, sc *Scenario, bootN int, bs bootSetup) (
 						fire(i)
 					}
 				}
+				for i, ch := range checks {
+					if strings.Contains(Clean(line), ch.On) {
+						runCheck(i)
+					}
+				}
 				if c.NoPoweroff {
 					conMu.Lock()
 					s := console.String()
@@ -589,6 +785,14 @@ func (e *Env) boot(ctx context.Context, sc *Scenario, bootN int, bs bootSetup) (
 				}
 			case i := <-attachCh:
 				fire(i)
+			case <-bs.powerButton: // nil unless interactive: never ready
+				actionsWG.Add(1)
+				go func() {
+					defer actionsWG.Done()
+					if err := qmpAction(bctx, qmpSock, Action{Do: "powerdown"}, bs.disks); err != nil && bctx.Err() == nil {
+						addProblem(fmt.Sprintf("qmp powerdown: %v", err))
+					}
+				}()
 			case <-tick.C:
 				for i, a := range actions {
 					if a.On == "" && a.After.Duration > 0 && time.Since(start) >= a.After.Duration {
@@ -641,6 +845,104 @@ func (e *Env) boot(ctx context.Context, sc *Scenario, bootN int, bs bootSetup) (
 		problems = append(problems, fmt.Sprintf("qemu failed: %v: %s", werr, strings.TrimSpace(stderr.String())))
 	}
 	return out, problems, nil
+}
+
+// printConnect tells the person at the console where the forwarded ports are and how the
+// scenario says to connect (its connect hint, $HOST and $PORT_<n> expanded).
+func printConnect(w io.Writer, sc *Scenario, bootN int, bs bootSetup) {
+	env := map[string]string{}
+	for _, kv := range CheckEnv(sc, bootN, bs.state, bs.hostPorts)[len(os.Environ()):] {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	for i, f := range sc.Config.Forward {
+		if i < len(bs.hostPorts) {
+			fmt.Fprintf(w, "==> guest %s is forwarded to 127.0.0.1:%d\n", f, bs.hostPorts[i])
+		}
+	}
+	if sc.Config.Connect != "" {
+		fmt.Fprintf(w, "==> once it is up, connect from another terminal with:\n    %s\n", os.Expand(sc.Config.Connect, func(k string) string {
+			if v, ok := env[k]; ok {
+				return v
+			}
+			return "$" + k
+		}))
+	}
+	fmt.Fprintf(w, "==> Ctrl-C presses the power button (twice: stops QEMU)\n")
+}
+
+// freePorts picks a free loopback port for each forward entry.
+func freePorts(forward []string) ([]int, error) {
+	var ports []int
+	for _, f := range forward {
+		fw, err := ParseForward(f)
+		if err != nil {
+			return nil, err
+		}
+		var p int
+		if fw.Proto == "udp" {
+			l, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				return nil, fmt.Errorf("forward %s: %w", f, err)
+			}
+			p = l.LocalAddr().(*net.UDPAddr).Port
+			l.Close()
+		} else {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return nil, fmt.Errorf("forward %s: %w", f, err)
+			}
+			p = l.Addr().(*net.TCPAddr).Port
+			l.Close()
+		}
+		ports = append(ports, p)
+	}
+	return ports, nil
+}
+
+// CheckEnv is the environment of a check script.
+func CheckEnv(sc *Scenario, bootN int, state string, hostPorts []int) []string {
+	env := append(os.Environ(), "HOST=127.0.0.1", fmt.Sprintf("BOOT=%d", bootN),
+		"SCENARIO_DIR="+sc.Dir, "STATE="+state)
+	for i, f := range sc.Config.Forward {
+		if fw, err := ParseForward(f); err == nil && i < len(hostPorts) {
+			env = append(env, fmt.Sprintf("PORT_%d=%d", fw.Port, hostPorts[i]))
+		}
+	}
+	return env
+}
+
+// runCheck runs one check script, feeding its output lines to line, bounded by its timeout.
+func (e *Env) runCheck(ctx context.Context, sc *Scenario, ch Check, bootN int, bs bootSetup, line func(string)) error {
+	ctx, cancel := context.WithTimeout(ctx, ch.Timeout.Duration)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", "-ec", ch.Run)
+	cmd.Dir = sc.Dir
+	cmd.Env = CheckEnv(sc, bootN, bs.state, bs.hostPorts)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			line(sc.Text())
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	err := cmd.Run()
+	pw.Close()
+	<-done
+	if ctx.Err() == context.DeadlineExceeded {
+		return fmt.Errorf("did not finish within %s", ch.Timeout.Duration)
+	}
+	if err != nil {
+		return fmt.Errorf("failed: %v (its output is in the console log as [host] lines)", err)
+	}
+	return nil
 }
 
 // qmpAction connects to QEMU's QMP socket and performs one action.

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -86,7 +87,10 @@ type Config struct {
 	Append     []string `toml:"append"`  // extra kernel command-line words
 	Modules    []string `toml:"modules"` // extra kernel modules in the image
 	NoBinaries bool     `toml:"no_binaries"`
-	Q35        bool     `toml:"q35"`
+	// InitTar boots bootplan from a release archive (internal/release, what `make release`
+	// ships) unpacked over the image, as easyto's builder does, instead of from bin/.
+	InitTar bool `toml:"init_tar"`
+	Q35     bool `toml:"q35"`
 	// PowerdownAfter / PowerdownOn: shortcuts for an [[action]] do = "powerdown".
 	PowerdownAfter Duration `toml:"powerdown_after"`
 	PowerdownOn    string   `toml:"powerdown_on"`
@@ -96,6 +100,65 @@ type Config struct {
 	RootDisk *RootDisk `toml:"root_disk"`
 	Actions  []Action  `toml:"action"`
 	IMDS     IMDS      `toml:"imds"`
+	// Image: boot the real guest image tests/images/<Image> (a Debian root filesystem built
+	// by tests/images/build.sh) from an ext4 root on NVMe; root_disk defaults to RealRootDisk.
+	// The image folder's metadata.json is the default metadata.
+	Image string `toml:"image"`
+	// Forward: guest ports reachable from the host, "tcp:5432"; each gets a free host port on
+	// 127.0.0.1 (QEMU hostfwd), given to checks as $PORT_5432.
+	Forward []string `toml:"forward"`
+	Checks  []Check  `toml:"check"`
+	// Connect: how a person connects while `make demo IMAGE=<scenario>` runs, printed with
+	// $HOST and $PORT_<guest port> expanded.
+	Connect string `toml:"connect"`
+	// Network: "user" (default, QEMU's user network, DHCPv4 only) or a tap mode, "tap-dual"
+	// or "tap-v6only" (tapnet.go).
+	Network string `toml:"network"`
+	// ConsoleGaps bound the guest time between two console lines, read from the kernel
+	// timestamps the lines carry ("[  12.208] info: ..."): the guest's clock, not the runner's.
+	ConsoleGaps []ConsoleGap `toml:"console_gap"`
+}
+
+// Check is a host-side command run during a boot, once a console line appears: it talks to
+// the guest through the forwarded ports. Its output joins the console transcript as
+// "[host] <line>" lines (so expect files can name them); a non-zero exit is a problem.
+type Check struct {
+	On   string `toml:"on"`   // console substring that starts the check
+	Boot int    `toml:"boot"` // only in this boot (1-based); 0 = every boot
+	// Run: a shell script (sh -ec) run in the scenario folder with HOST=127.0.0.1,
+	// PORT_<guest port>, BOOT (1-based), SCENARIO_DIR and STATE (a directory kept across the
+	// boots of one run).
+	Run string `toml:"run"`
+	// Powerdown: press the power button once the check has finished (passed or not).
+	Powerdown bool     `toml:"powerdown"`
+	Timeout   Duration `toml:"timeout"` // default 60s (the boot's timeout bounds it too)
+}
+
+// RealRootDisk is the root disk of a real image unless the scenario sets root_disk.
+var RealRootDisk = RootDisk{Size: "1G", Partition: "768M"}
+
+// Forwarded is one parsed forward entry.
+type Forwarded struct {
+	Proto string // tcp or udp
+	Port  int
+}
+
+// ParseForward parses "tcp:5432" (or "udp:123").
+func ParseForward(s string) (Forwarded, error) {
+	proto, port, ok := strings.Cut(s, ":")
+	n, err := strconv.Atoi(port)
+	if !ok || (proto != "tcp" && proto != "udp") || err != nil || n < 1 || n > 65535 {
+		return Forwarded{}, fmt.Errorf("forward %q: want tcp:PORT or udp:PORT", s)
+	}
+	return Forwarded{proto, n}, nil
+}
+
+// ConsoleGap: the first line containing To comes at most Max (guest time) after the first
+// line containing From.
+type ConsoleGap struct {
+	From string   `toml:"from"`
+	To   string   `toml:"to"`
+	Max  Duration `toml:"max"`
 }
 
 // Scenario is a loaded scenario folder.
@@ -189,6 +252,22 @@ func Load(dir string) (*Scenario, error) {
 	if c.Boots == 0 {
 		c.Boots = 1
 	}
+	switch c.Network {
+	case "":
+		c.Network = NetUser
+	case NetUser:
+	case NetTapDual, NetTapV6:
+		if c.NICs != 1 {
+			return nil, wrap(fmt.Errorf("network = %q supports one NIC (nics = %d)", c.Network, c.NICs))
+		}
+	default:
+		return nil, wrap(fmt.Errorf("network = %q (want %s, %s or %s)", c.Network, NetUser, NetTapDual, NetTapV6))
+	}
+	for i, g := range c.ConsoleGaps {
+		if g.From == "" || g.To == "" || g.Max.Duration <= 0 {
+			return nil, wrap(fmt.Errorf("console_gap %d: needs from, to and max", i))
+		}
+	}
 	if c.PowerdownAfter.Duration > 0 || c.PowerdownOn != "" {
 		c.Actions = append(c.Actions, Action{Do: "powerdown", After: c.PowerdownAfter, On: c.PowerdownOn})
 	}
@@ -208,6 +287,28 @@ func Load(dir string) (*Scenario, error) {
 		}
 		if a.After.Duration == 0 && a.On == "" && !a.OnAttach {
 			return nil, wrap(fmt.Errorf("action %d: needs after, on or on_attach", i))
+		}
+	}
+	for _, f := range c.Forward {
+		if _, err := ParseForward(f); err != nil {
+			return nil, wrap(err)
+		}
+	}
+	for i, ch := range c.Checks {
+		if ch.On == "" || strings.TrimSpace(ch.Run) == "" {
+			return nil, wrap(fmt.Errorf("check %d: needs on and run", i))
+		}
+		if ch.Timeout.Duration == 0 {
+			c.Checks[i].Timeout.Duration = 60 * time.Second
+		}
+	}
+	if c.Image != "" {
+		if !imageNameRe.MatchString(c.Image) {
+			return nil, wrap(fmt.Errorf("image = %q: want the name of a folder of tests/images", c.Image))
+		}
+		if c.RootDisk == nil {
+			rd := RealRootDisk
+			c.RootDisk = &rd
 		}
 	}
 	for i, d := range c.Disks {
@@ -288,12 +389,48 @@ func readLines(p string) ([]string, error) {
 	return out, nil
 }
 
+var imageNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+
 // ansiRe matches terminal escape sequences (SeaBIOS clears the screen).
 var ansiRe = regexp.MustCompile(`\x1b(\[[0-9;?]*[ -/]*[@-~]|[@-Z\\-_]|c)`)
 
 // Clean removes carriage returns and terminal escape sequences from console text.
 func Clean(console string) string {
 	return ansiRe.ReplaceAllString(strings.ReplaceAll(console, "\r", ""), "")
+}
+
+// consoleTimeRe is the kernel-style timestamp stage one and two put before each line.
+var consoleTimeRe = regexp.MustCompile(`^\[\s*(\d+)\.(\d{3})\]`)
+
+// GapVerdict checks the console gaps: one problem per gap that is missing or too long.
+func GapVerdict(console string, gaps []ConsoleGap) []string {
+	at := func(sub string) (time.Duration, bool) {
+		for _, l := range strings.Split(Clean(console), "\n") {
+			if !strings.Contains(l, sub) {
+				continue
+			}
+			m := consoleTimeRe.FindStringSubmatch(l)
+			if m == nil {
+				continue
+			}
+			sec, _ := strconv.Atoi(m[1])
+			ms, _ := strconv.Atoi(m[2])
+			return time.Duration(sec)*time.Second + time.Duration(ms)*time.Millisecond, true
+		}
+		return 0, false
+	}
+	var problems []string
+	for _, g := range gaps {
+		from, ok1 := at(g.From)
+		to, ok2 := at(g.To)
+		switch {
+		case !ok1 || !ok2:
+			problems = append(problems, fmt.Sprintf("console_gap: no timestamped line with %q and one with %q", g.From, g.To))
+		case to-from > g.Max.Duration:
+			problems = append(problems, fmt.Sprintf("console_gap: %q came %s after %q (guest clock), more than %s", g.To, to-from, g.From, g.Max.Duration))
+		}
+	}
+	return problems
 }
 
 // Verdict judges a console log: every expect line must occur as a substring, no reject line

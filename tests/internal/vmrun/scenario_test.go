@@ -109,6 +109,25 @@ func TestLoad(t *testing.T) {
 			}, ""},
 		{"on_attach without volume", map[string]string{"scenario.toml": "[[disks]]\nsize = \"1M\"\nhotplug = true\n[[action]]\ndo = \"hotplug\"\ndisk = 0\non_attach = true\n"}, nil, "on_attach needs"},
 		{"disk without size", map[string]string{"scenario.toml": "[[disks]]\nserial = \"x\"\n"}, nil, "size is required"},
+		{"real image, forwards, checks", map[string]string{"scenario.toml": "image = \"postgres\"\nforward = [\"tcp:5432\", \"udp:123\"]\n[[check]]\non = \"ready\"\nrun = \"true\"\npowerdown = true\n"},
+			func(t *testing.T, s *Scenario) {
+				c := s.Config
+				if c.RootDisk == nil || *c.RootDisk != RealRootDisk {
+					t.Errorf("root disk %+v, want the real-image default", c.RootDisk)
+				}
+				if len(c.Checks) != 1 || c.Checks[0].Timeout.Duration != 60*time.Second || !c.Checks[0].Powerdown {
+					t.Errorf("checks %+v", c.Checks)
+				}
+			}, ""},
+		{"real image keeps its root disk", map[string]string{"scenario.toml": "image = \"x\"\n[root_disk]\nsize = \"2G\"\npartition = \"1G\"\n"},
+			func(t *testing.T, s *Scenario) {
+				if s.Config.RootDisk.Size != "2G" {
+					t.Errorf("root disk %+v", s.Config.RootDisk)
+				}
+			}, ""},
+		{"bad image name", map[string]string{"scenario.toml": "image = \"../etc\"\n"}, nil, "want the name of a folder of tests/images"},
+		{"bad forward", map[string]string{"scenario.toml": "forward = [\"5432\"]\n"}, nil, "want tcp:PORT or udp:PORT"},
+		{"check without run", map[string]string{"scenario.toml": "[[check]]\non = \"ready\"\n"}, nil, "check 0: needs on and run"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -178,7 +197,7 @@ func TestQemuArgs(t *testing.T) {
 	args := strings.Join(e.qemuArgs(sc, bootSetup{initrd: "/i", disks: []disk{{path: "/d0", serial: "s0"}}, moto: &Moto{Port: 9}}, 7, ""), " ")
 	for _, want := range []string{
 		"-accel tcg -cpu max -m 512",
-		"rdinit=/.easyto/sbin/init console=ttyS0 panic=-1 quiet AWS_EC2_METADATA_SERVICE_ENDPOINT=http://169.254.169.254 AWS_ENDPOINT_URL=http://169.254.169.2:80",
+		"rdinit=/.easyto/sbin/init console=ttyS0 panic=-1 quiet no_timer_check AWS_EC2_METADATA_SERVICE_ENDPOINT=http://169.254.169.254 AWS_ENDPOINT_URL=http://169.254.169.2:80",
 		"restrict=on,net=169.254.169.0/24,host=169.254.169.1,dhcpstart=169.254.169.15",
 		"guestfwd=tcp:169.254.169.254:80-cmd:/p/vmproxy 127.0.0.1:7",
 		"guestfwd=tcp:169.254.169.2:80-cmd:/p/vmproxy 127.0.0.1:9",
@@ -215,5 +234,66 @@ func TestGPTImage(t *testing.T) {
 	writes, last, err := tb.Grow(ents[1].Index, 4*sectors, 2048)
 	if err != nil || len(writes) == 0 || last <= ents[1].LastLBA {
 		t.Fatalf("grow: %d writes, last %d, %v", len(writes), last, err)
+	}
+}
+
+func TestRunCheck(t *testing.T) {
+	dir := t.TempDir()
+	sc := &Scenario{Name: "x", Dir: dir, Config: Config{Forward: []string{"tcp:5432"}}}
+	e := &Env{}
+	run := func(script string, timeout time.Duration) ([]string, error) {
+		var lines []string
+		err := e.runCheck(t.Context(), sc, Check{Run: script, Timeout: Duration{timeout}}, 2,
+			bootSetup{state: dir, hostPorts: []int{40001}}, func(l string) { lines = append(lines, l) })
+		return lines, err
+	}
+	lines, err := run(`echo "$HOST $PORT_5432 $BOOT"; echo "$STATE" | grep -q . && pwd`, 30*time.Second)
+	if err != nil || !reflect.DeepEqual(lines, []string{"127.0.0.1 40001 2", dir}) {
+		t.Errorf("lines %q, err %v", lines, err)
+	}
+	// sh -e: the first failing command fails the check
+	if _, err := run("false; echo not reached", 30*time.Second); err == nil || !strings.Contains(err.Error(), "exit status 1") {
+		t.Errorf("failing check: err = %v", err)
+	}
+	// bounded: a hanging check (and its children) is killed at its timeout
+	if _, err := run("sleep 30 & wait", 200*time.Millisecond); err == nil || !strings.Contains(err.Error(), "did not finish within") {
+		t.Errorf("hanging check: err = %v", err)
+	}
+}
+
+func TestParseForward(t *testing.T) {
+	for in, want := range map[string]Forwarded{"tcp:22": {"tcp", 22}, "udp:123": {"udp", 123}} {
+		if got, err := ParseForward(in); err != nil || got != want {
+			t.Errorf("ParseForward(%q) = %v, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"22", "tcp:", "tcp:0", "tcp:70000", "sctp:22", "tcp:x"} {
+		if _, err := ParseForward(in); err == nil {
+			t.Errorf("ParseForward(%q): no error", in)
+		}
+	}
+}
+
+func TestSparseCopyAt(t *testing.T) {
+	src := make([]byte, 300<<10) // zeros with data in the second and the last (short) block
+	src[70<<10] = 1
+	src[len(src)-1] = 2
+	f, err := os.Create(filepath.Join(t.TempDir(), "img"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := sparseCopyAt(f, 4096, strings.NewReader(string(src))); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(4096 + int64(len(src))); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got[4096:]) != string(src) || !allZero(got[:4096]) {
+		t.Errorf("copy differs from the source")
 	}
 }
