@@ -108,3 +108,31 @@ func TestRenameMovesTheHolderAway(t *testing.T) {
 		t.Fatalf("second rename: %v\n%s", err, logs)
 	}
 }
+
+// Drivers that load nothing new are not announced, and an interface that shows up a moment
+// after loading (drivers probe asynchronously) is waited for.
+func TestCandidatesWaitForALateLink(t *testing.T) {
+	requireRoot(t)
+	ns := newNS(t)
+	logs := captureConsole(t)
+	added := make(chan error, 1)
+	env := &netEnv{nl: ns.nl, allowKinds: map[string]bool{"veth": true}, loadModules: func() ([]string, error) {
+		go func() {
+			time.Sleep(300 * time.Millisecond)
+			added <- ns.nl.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "eth5"}, PeerName: "veth5p"})
+		}()
+		return nil, nil
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := candidates(ctx, env)
+	if err != nil || len(c) != 1 || c[0].Name != "eth5" {
+		t.Fatalf("candidates %v, %v\n%s", c, err, logs)
+	}
+	if err := <-added; err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "loaded NIC drivers") {
+		t.Errorf("console: %q", logs.String())
+	}
+}
