@@ -157,6 +157,11 @@ func TestTruncatedBuffers(t *testing.T) {
 		{"btrfs magic at the end", btrfs(btrfsMagicOff + 8), Btrfs},
 		{"btrfs just short of the size", btrfs(btrfsSB + 0x70 + 7), Btrfs},
 		{"ext magic short", append(make([]byte, extMagicOff), 0x53, 0xEF), Data},
+		{"ext superblock cut right after the ro-compat field", func() []byte {
+			b := make([]byte, extROCompatOff+4)
+			b[extMagicOff], b[extMagicOff+1] = 0x53, 0xEF
+			return b
+		}(), Ext2},
 		{"mbr signature only", append(make([]byte, 510), 0x55, 0xAA), Data},
 		{"empty", nil, Blank},
 	} {
