@@ -8,7 +8,7 @@ LDFLAGS   ?= -s -w -X github.com/bootplan/bootplan/internal/version.override=$(V
 STATICCHECK_VERSION ?= v0.8.2
 export CGO_ENABLED = 0
 
-.PHONY: all build test unit lint fuzz fuzz-long bench bench-boot clean assets vm-test demo validator release schema
+.PHONY: all build test unit lint fuzz fuzz-long bench bench-boot clean assets vm-test demo validator release schema mutate
 
 all: build
 
@@ -36,7 +36,9 @@ build-arches:
 	done
 
 ## test: lint, unit + replay tests, the pure packages on arm64, fuzz smoke, then the VM
-## scenarios, then the arm64 VM subset
+## scenarios, then the arm64 VM subset. assets comes before unit: it installs the mkfs tools,
+## dnsmasq and the kernel that unit tests need (under CI they fail when something is missing,
+## see internal/testneed).
 test: lint build assets unit unit-arm64 fuzz vm-test vm-test-arm64
 
 ## unit-arm64: GOARCH=arm64 go vet, and the packages' tests built for arm64 and run under
@@ -121,6 +123,13 @@ vm-test-arm64:
 ## printing how to connect from the host (Ctrl-C presses the power button)
 demo: build assets
 	BOOTPLAN_ARCH=$(ARCH) $(GO) run ./tests/cmd/demo $(if $(IMAGE),tests/scenarios/$(IMAGE))
+
+## mutate: mutation testing (gremlins) of the packages that guard data and PID 1, one package
+## at a time, then the table of README "Mutation testing". Not in CI (minutes per package).
+## MUTATE_PKGS=internal/gpt narrows it; stage2 and stage2/supervise run per file
+## (MUTATE_FILES="rootgrow.go"); MUTATE_WORKERS=1 by default.
+mutate:
+	sh tests/mutate.sh
 
 ## bench: Go benchmarks of the boot's pure work (compile, codec, expansion, graph, probe,
 ## module aliases), then the S3 prefix volume replay benchmark (moto behind 25 ms per request

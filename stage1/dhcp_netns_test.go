@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bootplan/bootplan/internal/netconf"
+	"github.com/bootplan/bootplan/internal/testneed"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
@@ -79,10 +80,7 @@ func newNS(t *testing.T) *netns {
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("\n" + strings.Repeat("!", 72) + "\n!!! SKIPPED: the DHCP test needs root (network namespaces, veth).\n" +
-			"!!! Run it as root: sudo go test ./stage1\n" + strings.Repeat("!", 72))
-	}
+	testneed.Root(t, "the DHCP test creates network namespaces and veth pairs")
 }
 
 // dhcpServer answers DISCOVER/REQUEST like a small EC2 or QEMU server. nakFirst makes it
@@ -300,12 +298,17 @@ func TestDHCPOverVeth(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ns, link := setupPair(t, tc.srv)
 			env := clientEnv(t, ns)
+			logs := captureConsole(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			start := time.Now()
 			got, err := configure(ctx, env, link, "eth0")
 			if err != nil {
 				t.Fatalf("configure: %v", err)
+			}
+			// Applying a good lease warns of nothing (MTU, resolv.conf).
+			if strings.Contains(logs.String(), "warning:") {
+				t.Errorf("console:\n%s", logs)
 			}
 			t.Logf("lease in %s: %+v", time.Since(start), got)
 			if got.Interface != "eth0" || got.Address != "10.99.0.50/24" || got.Gateway != tc.gateway ||
@@ -457,6 +460,38 @@ func TestMultiENIByDeviceNumber(t *testing.T) {
 	}
 }
 
+// Two ENIs already named as IMDS numbers them (eth0 is device 0, eth1 device 1): the
+// bootstrap configuration of eth0 is kept, with one DHCP exchange, and eth1 is left alone.
+func TestMultiENIAlreadyInPlace(t *testing.T) {
+	requireRoot(t)
+	client, server := newNS(t), newNS(t)
+	sA := &dhcpServer{yiaddr: net.IPv4(10, 99, 0, 50)}
+	sB := &dhcpServer{yiaddr: net.IPv4(10, 98, 0, 60)}
+	logs := captureConsole(t)
+	a := addPair(t, client, server, "eth0", "srv5", sA)
+	b := addPair(t, client, server, "eth1", "srv6", sB)
+	env := clientEnv(t, client)
+	env.allowKinds = map[string]bool{"veth": true}
+	md := fakeMACs{
+		"meta-data/network/interfaces/macs/":                            a.MAC + "/\n" + b.MAC + "/\n",
+		"meta-data/network/interfaces/macs/" + a.MAC + "/device-number": "0",
+		"meta-data/network/interfaces/macs/" + b.MAC + "/device-number": "1",
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got, err := setupNetwork(ctx, env, md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Interface != "eth0" || got.MAC != a.MAC || got.Address != "10.99.0.50/24" || strings.Join(got.OtherIfaces, ",") != "eth1" {
+		t.Fatalf("network = %+v", got)
+	}
+	// One lease, on eth0; none asked for on eth1.
+	if n, m := strings.Count(logs.String(), "network: eth0 10.99.0.50/24"), sB.discovers.Load(); n != 1 || m != 0 {
+		t.Fatalf("eth0 configured %d times, %d DHCP discovers on eth1; want 1, 0\n%s", n, m, logs)
+	}
+}
+
 // IMDS unreachable: the bootstrap interface becomes eth0 with a lease.
 func TestMultiENIDiscoveryFails(t *testing.T) {
 	requireRoot(t)
@@ -473,5 +508,48 @@ func TestMultiENIDiscoveryFails(t *testing.T) {
 	}
 	if got.Interface != "eth0" || got.MAC != a.MAC || got.Address != "10.99.0.50/24" {
 		t.Fatalf("network = %+v", got)
+	}
+}
+
+// The loopback of a fresh network namespace starts down: loopbackUp brings it up, quietly.
+func TestLoopbackUp(t *testing.T) {
+	requireRoot(t)
+	ns := newNS(t)
+	logs := captureConsole(t)
+	lo, err := ns.nl.LinkByName("lo")
+	if err != nil || lo.Attrs().Flags&net.FlagUp != 0 {
+		t.Fatalf("fresh namespace: lo %+v, %v; want it down", lo, err)
+	}
+	loopbackUp(&netEnv{nl: ns.nl})
+	if lo, err = ns.nl.LinkByName("lo"); err != nil || lo.Attrs().Flags&net.FlagUp == 0 {
+		t.Fatalf("lo not up: %v", err)
+	}
+	if s := logs.String(); s != "" {
+		t.Fatalf("console: %q", s)
+	}
+}
+
+// With no interface, the NIC drivers are loaded and the interface they make appear is used;
+// with one already there, no driver is loaded.
+func TestCandidatesLoadDriversOnlyWhenNoLink(t *testing.T) {
+	requireRoot(t)
+	ns := newNS(t)
+	logs := captureConsole(t)
+	calls := 0
+	// The "driver" makes a veth pair: eth5, and its peer veth5p (skipped for its name).
+	env := &netEnv{nl: ns.nl, allowKinds: map[string]bool{"veth": true}, loadModules: func() ([]string, error) {
+		calls++
+		return []string{"fake_nic"}, ns.nl.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "eth5"}, PeerName: "veth5p"})
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i, want := range []int{1, 1} {
+		c, err := candidates(ctx, env)
+		if err != nil || len(c) != 1 || c[0].Name != "eth5" || calls != want {
+			t.Fatalf("call %d: candidates %v, %v; drivers loaded %d times, want %d\n%s", i+1, c, err, calls, want, logs)
+		}
+	}
+	if !strings.Contains(logs.String(), "network: loaded NIC drivers [fake_nic]") {
+		t.Errorf("console: %q", logs.String())
 	}
 }

@@ -21,6 +21,8 @@ import (
 	"github.com/vishvananda/netlink/nl"
 	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/bootplan/bootplan/internal/testneed"
 )
 
 // serverNS maps a client namespace from setupPair to its server namespace.
@@ -129,13 +131,7 @@ func configureLogged(t *testing.T, ns *netns, link netconf.Link, logPath string)
 // advertisements and the extra arguments. It returns dnsmasq's log path.
 func startDnsmasq6(t *testing.T, server *netns, extra ...string) string {
 	t.Helper()
-	dnsmasq, err := exec.LookPath("dnsmasq")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI: dnsmasq not found (make assets installs dnsmasq-base): %v", err)
-		}
-		t.Skip("\n!!! SKIPPED: this IPv6 test needs dnsmasq (make assets installs dnsmasq-base)")
-	}
+	dnsmasq := testneed.Tool(t, "dnsmasq", "dnsmasq-base")
 	sl, err := server.nl.LinkByName("bps0")
 	if err != nil {
 		t.Fatal(err)

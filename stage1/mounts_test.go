@@ -76,11 +76,19 @@ func TestIsMountPoint(t *testing.T) {
 	mi := `22 1 0:21 / /proc rw,nosuid,nodev,noexec,relatime shared:12 - proc proc rw
 23 1 0:22 / /sys rw,nosuid,nodev,noexec,relatime shared:2 - sysfs sysfs rw
 40 23 0:33 / /my\040dir rw - tmpfs tmpfs rw
+41 23 0:34 / /end\040 rw - tmpfs tmpfs rw
+42 23 0:35 / /x\04 rw - tmpfs tmpfs rw
+43 23 0:36 / /y\0 rw - tmpfs tmpfs rw
+44 23 0:37 /
+45 23 0:38 / /q\047 rw - tmpfs tmpfs rw
 `
 	for _, tc := range []struct {
 		target string
 		want   bool
-	}{{"/proc", true}, {"/sys", true}, {"/my dir", true}, {"/tmp", false}, {"/", false}} {
+	}{{"/proc", true}, {"/sys", true}, {"/my dir", true}, {"/tmp", false}, {"/", false},
+		// An escape that ends the field; a backslash with fewer than three digits after it is
+		// kept as it is; a line cut short is skipped.
+		{"/end ", true}, {"/q'", true}, {`/x\04`, true}, {`/y\0`, true}, {"/x\x04", false}} {
 		if got := IsMountPoint(mi, tc.target); got != tc.want {
 			t.Errorf("IsMountPoint(%s) = %v", tc.target, got)
 		}

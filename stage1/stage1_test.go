@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -51,6 +52,9 @@ func TestCmdlineEnv(t *testing.T) {
 		{`A_B="x y z" EMPTY= 9X=1 lower=1 Mixed=1 virtio.x=1 -- AFTER=1`,
 			[][2]string{{"A_B", "x y z"}, {"EMPTY", ""}}},
 		{"SSL_CERT_FILE=/.easyto/etc/amazon.pem", [][2]string{{"SSL_CERT_FILE", "/.easyto/etc/amazon.pem"}}},
+		// Names at the edges of A-Z and 0-9, and the characters just outside them.
+		{"0A=1 9A=1 A=1 Z=1 A0=1 A9=1 _=1 @=1 [=1 A/=1 A:=1 /A=1",
+			[][2]string{{"A", "1"}, {"Z", "1"}, {"A0", "1"}, {"A9", "1"}, {"_", "1"}}},
 	} {
 		if got := CmdlineEnv(tc.in); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("CmdlineEnv(%q) = %v, want %v", tc.in, got, tc.want)
@@ -179,6 +183,10 @@ func TestWriteUserData(t *testing.T) {
 			di, _ := os.Stat(filepath.Dir(p))
 			if fi.Mode().Perm() != 0o600 || di.Mode().Perm() != 0o755 {
 				t.Fatalf("modes file %v dir %v", fi.Mode(), di.Mode())
+			}
+			// Owned by whoever runs stage one (root): never chowned.
+			if st := fi.Sys().(*syscall.Stat_t); int(st.Uid) != os.Getuid() || int(st.Gid) != os.Getgid() {
+				t.Fatalf("owner %d:%d, want %d:%d", st.Uid, st.Gid, os.Getuid(), os.Getgid())
 			}
 			if m, _ := filepath.Glob(filepath.Join(filepath.Dir(p), ".*tmp*")); len(m) != 0 {
 				t.Fatalf("temporary files left: %v", m)
@@ -463,6 +471,106 @@ func TestListServices(t *testing.T) {
 	}
 	if got, err := listServices(filepath.Join(dir, "none")); err != nil || got != nil {
 		t.Fatalf("missing dir: %v, %v", got, err)
+	}
+}
+
+// BOOTPLAN_DEBUG turns debug logging on unless it is empty, "0" or "false".
+func TestCmdlineDebugSwitch(t *testing.T) {
+	old := readCmdline
+	readCmdline = func() ([]byte, error) { return nil, nil }
+	t.Cleanup(func() { readCmdline = old })
+	for v, on := range map[string]bool{"": false, "0": false, "false": false, "1": true, "true": true, "yes": true} {
+		logs := captureConsole(t)
+		t.Setenv("BOOTPLAN_DEBUG", v)
+		if err := (&boot{}).cmdline(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(logs.String(), "debug logging enabled (BOOTPLAN_DEBUG)"); got != on {
+			t.Errorf("BOOTPLAN_DEBUG=%q: debug %v, want %v", v, got, on)
+		}
+		console.SetDebug(false)
+	}
+}
+
+// readImage: missing passwd, group and services are normal (no warning); ones that cannot
+// be read are warned about, and the boot goes on.
+func TestReadImageWarnings(t *testing.T) {
+	dir := t.TempDir()
+	meta := filepath.Join(dir, "metadata.json")
+	os.WriteFile(meta, []byte(`{}`), 0o644)
+	os.MkdirAll(filepath.Join(dir, "services", "ssh"), 0o755)
+	logs := captureConsole(t)
+	b := &boot{paths: Paths{Metadata: meta, Passwd: filepath.Join(dir, "none"), Group: filepath.Join(dir, "none2"), Services: filepath.Join(dir, "services")}}
+	if err := b.readImage(context.Background()); err != nil || strings.Contains(logs.String(), "warning") ||
+		string(b.metadata) != "{}" || !reflect.DeepEqual(b.services, []string{"ssh"}) {
+		t.Fatalf("missing passwd and group: %v, %+v\n%s", err, b, logs)
+	}
+	// A directory where passwd and the services directory should be: read errors.
+	notDir := filepath.Join(dir, "file")
+	os.WriteFile(notDir, nil, 0o644)
+	b = &boot{paths: Paths{Metadata: meta, Passwd: dir, Group: filepath.Join(dir, "none2"), Services: notDir}}
+	if err := b.readImage(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s := logs.String(); strings.Count(s, "warning: image: ") != 2 || !strings.Contains(s, "warning: image: services: ") || b.services != nil {
+		t.Fatalf("unreadable passwd and services: %+v\n%s", b, s)
+	}
+}
+
+// The user-data line says whether the data was gzip (by its magic number, 1f 8b).
+func TestUserDataLogLine(t *testing.T) {
+	for _, tc := range []struct {
+		body []byte
+		want string
+	}{
+		{[]byte{0x1f, 0x8b}, "user data: 2 bytes, gzip, written to "},
+		{[]byte{0x1f, 0x8c}, "user data: 2 bytes, written to "},
+		{[]byte{0x1e, 0x8b}, "user data: 2 bytes, written to "},
+		{[]byte{0x1f}, "user data: 1 bytes, written to "},
+	} {
+		logs := captureConsole(t)
+		b := &boot{imds: fakeIMDS(t, 200, tc.body), paths: Paths{UserData: filepath.Join(t.TempDir(), "user-data")}}
+		if err := b.userData(context.Background()); err != nil || !strings.Contains(logs.String(), tc.want) {
+			t.Errorf("% x: %v\n%s", tc.body, err, logs)
+		}
+	}
+}
+
+// An empty local-hostname from IMDS is a warning that says so; the hostname is not set.
+func TestHostnameEmpty(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/latest/api/token" {
+			w.Write([]byte("tok"))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	set := 0
+	old := setHostnameFn
+	setHostnameFn = func(string) error { set++; return nil }
+	t.Cleanup(func() { setHostnameFn = old })
+	logs := captureConsole(t)
+	b := &boot{imds: imds.New(srv.URL, imds.WithDeadline(time.Second))}
+	if err := b.hostname(context.Background()); err != nil || set != 0 || b.net.Hostname != "" ||
+		!strings.Contains(logs.String(), "warning: failed to set hostname: IMDS local-hostname: empty\n") {
+		t.Fatalf("%v, set %d times\n%s", err, set, logs)
+	}
+}
+
+// The plan is written 0600 and owned by whoever runs stage one (root): never chowned.
+func TestWritePlanOwnerAndMode(t *testing.T) {
+	captureConsole(t)
+	path := filepath.Join(t.TempDir(), "plan.toml")
+	b := &boot{plan: &plan.Plan{Version: plan.Version}, paths: Paths{Plan: path}}
+	if err := b.writePlan(context.Background()); err != nil || !b.planWritten {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if fi.Mode().Perm() != 0o600 || int(st.Uid) != os.Getuid() || int(st.Gid) != os.Getgid() {
+		t.Fatalf("plan %v owned by %d:%d, want 0600 and %d:%d", fi.Mode(), st.Uid, st.Gid, os.Getuid(), os.Getgid())
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/bootplan/bootplan/internal/console"
 	"github.com/bootplan/bootplan/internal/imds"
+	"github.com/bootplan/bootplan/internal/testneed"
 	"github.com/bootplan/bootplan/plan"
 	"github.com/bootplan/bootplan/tests/imdsmock"
 )
@@ -162,10 +163,7 @@ func disk(t *testing.T, tool string, size int64) []byte {
 		rand.Read(b)
 		return b
 	}
-	bin, err := exec.LookPath(tool)
-	if err != nil {
-		t.Skipf("SKIP: %s not installed: this case proves nothing here", tool)
-	}
+	bin := testneed.Tool(t, tool, "e2fsprogs xfsprogs btrfs-progs")
 	f := filepath.Join(t.TempDir(), "img")
 	os.WriteFile(f, nil, 0o600)
 	os.Truncate(f, size)
@@ -555,5 +553,29 @@ func TestAttachThenDeviceOneDeadline(t *testing.T) {
 	}
 	if spent := fake.Sub(t0); spent > time.Second {
 		t.Fatalf("attachment + device wait took %s of a 1s timeout", spent)
+	}
+}
+
+// A blank disk whose mkfs fails (exit code, or killed by a signal) is an error naming the
+// tool and how it ended, and nothing is mounted, chowned or chmodded.
+func TestPrepareEBSMkfsFails(t *testing.T) {
+	for script, want := range map[string]string{
+		"echo mkfs: boom >&2; exit 3": "ebs /dev/sdf: /.easyto/sbin/mkfs.ext4 failed (exit status 3)",
+		"kill -KILL $$":               "ebs /dev/sdf: /.easyto/sbin/mkfs.ext4 failed (killed by SIGKILL)",
+	} {
+		rt, h, logs := sandbox(t, nil)
+		h.ExecRun = true
+		put(t, h, "/dev/sdf", make([]byte, 1<<20))
+		put(t, h, "/.easyto/sbin/mkfs.ext4", []byte("#!/bin/sh\n"+script+"\n"))
+		if err := os.Chmod(filepath.Join(h.Root, ".easyto/sbin/mkfs.ext4"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		err := rt.PrepareEBS(context.Background(), plan.Volume{Kind: plan.KindEBS, Device: "/dev/sdf", FSType: "ext4", Destination: "/data", Mode: 0o750})
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: error = %v, want %q\n%s", script, err, want, logs)
+		}
+		if runs, rest := journal(h, "run"), journal(h, "mount", "chmod", "chown"); len(runs) != 1 || len(rest) != 0 {
+			t.Errorf("%s: runs %v, then %v; want one mkfs run and nothing after", script, runs, rest)
+		}
 	}
 }

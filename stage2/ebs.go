@@ -180,6 +180,10 @@ func exitText(st ExitStatus) string {
 	if st.Exited {
 		return fmt.Sprintf("exit status %d", st.Code)
 	}
+	// The signal's name (SIGKILL), not its description ("killed by killed").
+	if name := unix.SignalName(st.Signal); name != "" {
+		return "killed by " + name
+	}
 	return "killed by " + st.Signal.String()
 }
 

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bootplan/bootplan/internal/kmod"
+	"github.com/bootplan/bootplan/internal/testneed"
 )
 
 // LoadModule must go through kmod.LoadFile (the one loader: compressed-file flag for
@@ -43,9 +44,7 @@ const execChildEnv = "BOOTPLAN_TEST_EXEC_CHILD"
 // hang the machine otherwise). A second child execs a real program as 65534 and shows it
 // starts with no capabilities (nothing leaks into the workload).
 func TestExecKeepsCapSysBoot(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("SKIPPED: needs root (setuid to 65534 and capabilities); run the stage2 tests as root to cover replace-init's power-off capability")
-	}
+	testneed.Root(t, "setuid to 65534 and capabilities (replace-init's power-off capability)")
 	dir := t.TempDir()
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)

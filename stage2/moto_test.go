@@ -25,6 +25,7 @@ import (
 
 	"github.com/bootplan/bootplan/internal/console"
 	"github.com/bootplan/bootplan/internal/imds"
+	"github.com/bootplan/bootplan/internal/testneed"
 	"github.com/bootplan/bootplan/plan"
 	"github.com/bootplan/bootplan/tests/imdsmock"
 )
@@ -108,10 +109,7 @@ func motoEndpoint(t *testing.T) string {
 	t.Helper()
 	motoOnce.Do(func() { motoURL, motoErr = startMoto() })
 	if motoErr != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("moto is required in CI: %v", motoErr)
-		}
-		t.Skipf("\n\n*** SKIPPING REPLAY TEST: %v — install moto (pip install 'moto[server]') to run it ***\n", motoErr)
+		testneed.Missing(t, fmt.Sprintf("replay test: %v — install moto (pip install 'moto[server]') to run it", motoErr))
 	}
 	return motoURL
 }

@@ -169,19 +169,20 @@ func (rt *Runtime) growPartition(rd rootDevice) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", disk, err)
 	}
-	if len(writes) == 0 {
+	var first, cur uint64
+	for _, e := range tb.Entries() {
+		if e.Index == index {
+			first, cur = e.FirstLBA, e.LastLBA
+		}
+	}
+	// Never a table that shrinks the root partition, whatever the arithmetic above says.
+	if len(writes) == 0 || last <= cur {
 		console.Debugf("root partition %s already fills %s", rd.name, disk)
 		return nil
 	}
 	for _, w := range writes {
 		if err := dh.WriteDevice(disk, w.Offset, w.Data); err != nil {
 			return fmt.Errorf("%s: writing the GPT: %w", disk, err)
-		}
-	}
-	var first uint64
-	for _, e := range tb.Entries() {
-		if e.Index == index {
-			first = e.FirstLBA
 		}
 	}
 	length := int64(last-first+1) * lbs

@@ -162,9 +162,15 @@ func (t *Table) Grow(index int, diskSectors uint64, align uint64) ([]Write, uint
 	if target == nil {
 		return nil, 0, fmt.Errorf("GPT has no partition %d", index)
 	}
+	// Every other partition must lie wholly before it: one that follows or overlaps it would
+	// be written over.
 	for _, e := range t.Entries() {
-		if e.Index != index && e.FirstLBA > target.LastLBA {
-			return nil, 0, fmt.Errorf("partition %d is not the last one (partition %d starts after it)", index, e.Index)
+		if e.Index != index && e.LastLBA >= target.FirstLBA {
+			how := "starts after it"
+			if e.FirstLBA <= target.LastLBA {
+				how = "overlaps it"
+			}
+			return nil, 0, fmt.Errorf("partition %d is not the last one (partition %d %s)", index, e.Index, how)
 		}
 	}
 	ss := uint64(t.SectorSize)

@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/bootplan/bootplan/internal/testneed"
 )
 
 const depFixture = `kernel/net/bridge/br_netfilter.ko: kernel/net/bridge/bridge.ko kernel/net/802/stp.ko kernel/net/llc/llc.ko
@@ -91,6 +93,8 @@ func TestNameOf(t *testing.T) {
 		"kernel/fs/xfs/xfs.ko.xz":               "xfs",
 		"kernel/drivers/nvme/host/nvme-core.ko": "nvme_core",
 		"/abs/x.ko.zst":                         "x",
+		"kernel/.ko":                            "", // nothing before the suffix
+		"kernel/readme":                         "readme",
 	} {
 		if got := NameOf(in); got != want {
 			t.Errorf("NameOf(%q) = %q, want %q", in, got, want)
@@ -127,6 +131,11 @@ alias char-major-10-[0-9]* misc-thing
 	}
 	if _, err := ParseAlias(strings.NewReader("alias onlytwo\n")); err == nil {
 		t.Error("bad alias line accepted")
+	}
+	// The error names the line: comments and blank lines count.
+	_, err = ParseAlias(strings.NewReader("# c\n\nalias a b\nalias onlytwo\n"))
+	if err == nil || err.Error() != `modules.alias:4: want "alias PATTERN MODULE", got "alias onlytwo"` {
+		t.Errorf("error = %v", err)
 	}
 }
 
@@ -195,7 +204,7 @@ func TestIndex(t *testing.T) {
 func TestRealKernel(t *testing.T) {
 	dirs, _ := filepath.Glob("../../.cache/kernel/lib/modules/*")
 	if len(dirs) == 0 {
-		t.Skip("SKIP: no kernel under .cache/kernel (make assets): real modules.dep not checked")
+		testneed.Missing(t, "no kernel under .cache/kernel (make assets): real modules.dep not checked")
 	}
 	root, _ := filepath.Abs("../../.cache/kernel")
 	ix, err := Open(os.ReadFile, root, filepath.Base(dirs[0]))

@@ -86,6 +86,19 @@ func TestInterpolation(t *testing.T) {
 	})
 }
 
+// Each escaped character alone (the fast path must notice every one of them), with plain
+// text around it, and text with none of them, which comes back unchanged.
+func TestEscapeHTMLEachCharacter(t *testing.T) {
+	for in, want := range map[string]string{
+		"'": "&#39;", "\"": "&quot;", "&": "&amp;", "<": "&lt;", ">": "&gt;", "\x00": "\uFFFD",
+		"it's": "it&#39;s", "plain text, no entity": "plain text, no entity", "": "",
+	} {
+		if got := EscapeHTML(in); got != want {
+			t.Errorf("EscapeHTML(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestFloat64(t *testing.T) {
 	for _, tc := range []struct {
 		v    any
@@ -216,6 +229,15 @@ func TestDelimiters(t *testing.T) {
 	})
 }
 
+// A standalone section tag with blanks after it takes its whole line, blanks and newline
+// included.
+func TestStandaloneTagWithTrailingBlanks(t *testing.T) {
+	runCases(t, []renderCase{
+		{"trailing spaces", "{{#a}}  \nX\n{{/a}}\t \nY", `{"a":true}`, "X\nY"},
+		{"trailing spaces, CRLF", "{{#a}}  \r\nX\r\n{{/a}} \r\nY", `{"a":true}`, "X\r\nY"},
+	})
+}
+
 func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct{ tmpl, want string }{
 		{"a\nb\n{{#items}}\nx\n", `unclosed section "items" opened at line 3:1`},
@@ -223,6 +245,7 @@ func TestParseErrors(t *testing.T) {
 		{"{{#a}}\n  {{/b}}", `mismatched close tag "b" at line 2:3: section "a" opened at line 1:1`},
 		{"x{{/a}}", `unexpected close tag "a" at line 1:2`},
 		{"ab\ncd {{name", `unclosed tag "{{" at line 2:4`},
+		{"ab{{", `unclosed tag "{{" at line 1:3`}, // the template ends with the open tag
 		{"{{{name}}", `unclosed tag "{{" at line 1:1`},
 		{"{{! never closed", `unclosed comment "{{!" at line 1:1`},
 		{"{{=<% %>=}}\n<%name", `unclosed tag "<%" at line 2:1`},

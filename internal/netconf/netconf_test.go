@@ -179,6 +179,10 @@ func TestInterpret(t *testing.T) {
 			Address: pfx("10.0.1.25/24"), Server: addr("10.0.1.1"), Gateway: addr("10.0.1.1"),
 			Routes: []Route{{pfx("0.0.0.0/0"), addr("10.0.1.1")}}, LeaseTime: time.Hour,
 		}, ""},
+		{"option 121 alone: no note", ack(yi, mask24, routes121), Lease{
+			Address: pfx("10.0.1.25/24"), Gateway: addr("10.0.1.254"),
+			Routes: []Route{{pfx("169.254.169.254/32"), addr("0.0.0.0")}, {pfx("0.0.0.0/0"), addr("10.0.1.254")}},
+		}, ""},
 		{"option 121 wins over router", ack(yi, mask24, router, routes121), Lease{
 			Address: pfx("10.0.1.25/24"), Gateway: addr("10.0.1.254"),
 			Routes: []Route{{pfx("169.254.169.254/32"), addr("0.0.0.0")}, {pfx("0.0.0.0/0"), addr("10.0.1.254")}},
@@ -192,6 +196,17 @@ func TestInterpret(t *testing.T) {
 		}, ""},
 		{"tiny mtu ignored", ack(yi, mask24, dhcpv4.WithGeneric(dhcpv4.OptionInterfaceMTU, []byte{0, 20})), Lease{
 			Address: pfx("10.0.1.25/24"), Notes: []string{"MTU 20 ignored (below 68)"},
+		}, ""},
+		// The boundary: 68 is the smallest IPv4 MTU and is used; 67 is not.
+		{"mtu 68 used", ack(yi, mask24, dhcpv4.WithGeneric(dhcpv4.OptionInterfaceMTU, []byte{0, 68})), Lease{
+			Address: pfx("10.0.1.25/24"), MTU: 68,
+		}, ""},
+		{"mtu 67 ignored", ack(yi, mask24, dhcpv4.WithGeneric(dhcpv4.OptionInterfaceMTU, []byte{0, 67})), Lease{
+			Address: pfx("10.0.1.25/24"), Notes: []string{"MTU 67 ignored (below 68)"},
+		}, ""},
+		// The high byte counts: 0x0100 is 256, not 0.
+		{"mtu 256", ack(yi, mask24, dhcpv4.WithGeneric(dhcpv4.OptionInterfaceMTU, []byte{1, 0})), Lease{
+			Address: pfx("10.0.1.25/24"), MTU: 256,
 		}, ""},
 		{"no mask: classful", ack(yi), Lease{
 			Address: pfx("10.0.1.25/8"), Notes: []string{"lease has no subnet mask; using the classful /8"},
@@ -227,6 +242,30 @@ func TestLeaseHelpers(t *testing.T) {
 	}
 	if got := (Lease{Address: pfx("169.254.169.15/24")}).Summary(); got != "169.254.169.15/24 (no router)" {
 		t.Fatalf("Summary = %q", got)
+	}
+	// Routes are counted unless the only one is the default route.
+	def := Route{pfx("0.0.0.0/0"), addr("10.0.1.1")}
+	host := Route{pfx("169.254.169.254/32"), addr("0.0.0.0")}
+	for routes, want := range map[*[]Route]string{
+		{def}:       "10.0.1.25/24 gw 10.0.1.1",
+		{host}:      "10.0.1.25/24 gw 10.0.1.1 routes 1",
+		{host, def}: "10.0.1.25/24 gw 10.0.1.1 routes 2",
+	} {
+		l := Lease{Address: pfx("10.0.1.25/24"), Gateway: addr("10.0.1.1"), Routes: *routes}
+		if got := l.Summary(); got != want {
+			t.Errorf("Summary with routes %v = %q, want %q", *routes, got, want)
+		}
+	}
+}
+
+// TransactionID is splitmix64's finaliser (its first outputs for seeds 0 and 1 are
+// 0xe220a8397b1dcdaf and 0x910a2dec89025cc1), low 32 bits, big-endian.
+func TestTransactionID(t *testing.T) {
+	if got := TransactionID(0); got != (dhcpv4.TransactionID{0x7b, 0x1d, 0xcd, 0xaf}) {
+		t.Errorf("TransactionID(0) = %x", got)
+	}
+	if got := TransactionID(1); got != (dhcpv4.TransactionID{0x89, 0x02, 0x5c, 0xc1}) {
+		t.Errorf("TransactionID(1) = %x", got)
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/bootplan/bootplan/internal/console"
 	"github.com/bootplan/bootplan/internal/imds"
 	"github.com/bootplan/bootplan/internal/reaper"
+	"github.com/bootplan/bootplan/internal/testneed"
 	"github.com/bootplan/bootplan/plan"
 	"github.com/bootplan/bootplan/stage2"
 	"golang.org/x/sys/unix"
@@ -67,16 +68,17 @@ func spawnAndLeave(n string) {
 
 // helperConfig is what the outer test asks the PID 1 helper to do.
 type helperConfig struct {
-	Main          []string
-	GraceMS       int
-	Services      []plan.Service
-	IMDS          string
-	SpotMS        int
-	RestartBaseMS int
-	RestartCapMS  int
-	Volumes       []plan.Volume
-	Orphans       int
-	Reboot        bool // the plan's command.reboot
+	Main           []string
+	GraceMS        int
+	Services       []plan.Service
+	IMDS           string
+	SpotMS         int
+	RestartBaseMS  int
+	RestartCapMS   int
+	RestartResetMS int
+	Volumes        []plan.Volume
+	Orphans        int
+	Reboot         bool // the plan's command.reboot
 	// Files are created in the sandbox (path → content; a path ending in / is a directory).
 	Files map[string]string
 	// Keygen replaces ssh-keygen (a shell script), bounded by KeygenTimeoutMS when set.
@@ -153,7 +155,7 @@ func helperOrphans(cfg helperConfig) int {
 	if err := r.WaitAll(ctx); err != nil {
 		fmt.Println("helper:", err)
 	}
-	fmt.Printf("RESULT orphans=%d zombies=%d live=%d elapsed_ms=%d\n", r.Orphans(), zombies(), r.Live(),
+	fmt.Printf("RESULT orphans=%d reaped=%d zombies=%d live=%d elapsed_ms=%d\n", r.Orphans(), r.Reaped(), zombies(), r.Live(),
 		time.Since(start).Milliseconds())
 	return 0
 }
@@ -208,6 +210,7 @@ func helperSupervise(cfg helperConfig) int {
 	c.SpotInterval = time.Duration(cfg.SpotMS) * time.Millisecond
 	c.RestartBase = time.Duration(cfg.RestartBaseMS) * time.Millisecond
 	c.RestartCap = time.Duration(cfg.RestartCapMS) * time.Millisecond
+	c.RestartReset = time.Duration(cfg.RestartResetMS) * time.Millisecond
 	c.KillOthers = &yes
 	c.PowerOff = func(reboot bool) {
 		var ops []string
@@ -234,13 +237,7 @@ func helperSupervise(cfg helperConfig) int {
 // runPID1 runs the helper in new PID and mount namespaces and returns its output.
 func runPID1(t *testing.T, mode string, cfg helperConfig, timeout time.Duration) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		msg := "\n\n!!!!!!!! SKIPPING PID 1 SUPERVISOR TEST: needs root to create PID and mount namespaces !!!!!!!!\n\n"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg + "(CI is set: this test must run)")
-		}
-		t.Skip(msg)
-	}
+	testneed.Root(t, "the PID 1 supervisor tests create PID and mount namespaces")
 	b, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -275,14 +272,14 @@ func mustContain(t *testing.T, out string, subs ...string) {
 
 func TestPID1ReapsTenThousandOrphans(t *testing.T) {
 	out := runPID1(t, "orphans", helperConfig{Orphans: 10000}, 120*time.Second)
-	m := regexp.MustCompile(`RESULT orphans=(\d+) zombies=(\d+) live=(\d+) elapsed_ms=(\d+)`).FindStringSubmatch(out)
+	m := regexp.MustCompile(`RESULT orphans=(\d+) reaped=(\d+) zombies=(\d+) live=(\d+) elapsed_ms=(\d+)`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatal("no result line")
 	}
-	orphans, _ := strconv.Atoi(m[1])
-	ms, _ := strconv.Atoi(m[4])
-	if orphans < 10000 || m[2] != "0" || m[3] != "0" {
-		t.Fatalf("orphans=%s zombies=%s live=%s", m[1], m[2], m[3])
+	ms, _ := strconv.Atoi(m[5])
+	// Exactly the spawner's 10000 children are orphans; the spawner itself was registered.
+	if m[1] != "10000" || m[2] != "10001" || m[3] != "0" || m[4] != "0" {
+		t.Fatalf("orphans=%s reaped=%s zombies=%s live=%s, want 10000, 10001, 0, 0", m[1], m[2], m[3], m[4])
 	}
 	if ms > 60000 {
 		t.Fatalf("took %d ms", ms)
@@ -368,6 +365,27 @@ func TestPID1ForwardsSignals(t *testing.T) {
 	script := `trap 'echo GOT-USR1; exit 7' USR1; trap 'echo GOT-HUP' HUP; kill -HUP 1; sleep 0.3; kill -USR1 1; i=0; while [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done`
 	out := runPID1(t, "supervise", helperConfig{Main: []string{"/bin/sh", "-c", script}, GraceMS: 2000}, 30*time.Second)
 	mustContain(t, out, "GOT-HUP", "GOT-USR1", "main process exited: exited 7", "POWEROFF")
+}
+
+// The backoff measures each run from its own start: quick crashes double the delay up to the
+// cap however long the service has been crash-looping in all, and one run as long as the
+// reset period brings the delay back to the base. Run 4 sleeps 1.2 s (reset 1 s); the others
+// exit at once.
+func TestPID1ServiceBackoffResetsAfterALongRun(t *testing.T) {
+	count := t.TempDir() + "/runs"
+	script := `n=$(cat ` + count + ` 2>/dev/null || echo 0); n=$((n+1)); echo $n >` + count + `; [ $n -eq 4 ] && sleep 1.2; exit 4`
+	out := runPID1(t, "supervise", helperConfig{
+		Main:    []string{"/bin/sh", "-c", "sleep 6"},
+		GraceMS: 2000, RestartBaseMS: 100, RestartCapMS: 400, RestartResetMS: 1000,
+		Services: []plan.Service{{Name: "crashy", Enabled: true, Optional: true, Argv: []string{"/bin/sh", "-c", script}}},
+	}, 60*time.Second)
+	var delays []string
+	for _, m := range regexp.MustCompile(`service crashy exited: exited 4; restarting in (\S+)`).FindAllStringSubmatch(out, -1) {
+		delays = append(delays, m[1])
+	}
+	if len(delays) < 7 || strings.Join(delays[:7], " ") != "100ms 200ms 400ms 100ms 200ms 400ms 400ms" {
+		t.Fatalf("restart delays %v, want 100ms 200ms 400ms 100ms 200ms 400ms 400ms first", delays)
+	}
 }
 
 func TestPID1ServiceRestartBackoff(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bootplan/bootplan/internal/testneed"
 )
 
 func TestHeaderLayout(t *testing.T) {
@@ -48,10 +50,7 @@ func TestHeaderLayout(t *testing.T) {
 
 // TestCpioTool extracts an archive with GNU cpio when it is installed.
 func TestCpioTool(t *testing.T) {
-	bin, err := exec.LookPath("cpio")
-	if err != nil {
-		t.Skip("cpio not installed")
-	}
+	bin := testneed.Tool(t, "cpio", "cpio")
 	var buf bytes.Buffer
 	w := NewWriter(&buf, 0)
 	for _, err := range []error{
