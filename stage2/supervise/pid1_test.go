@@ -160,15 +160,20 @@ func helperOrphans(cfg helperConfig) int {
 	return 0
 }
 
+// newSandbox makes the sandbox root a helper's host works in.
+func newSandbox() (*stage2.SandboxHost, string, error) {
+	dir, err := os.MkdirTemp("", "supervise-sandbox")
+	if err != nil {
+		return nil, "", err
+	}
+	h, err := stage2.NewSandboxHost(dir)
+	return h, dir, err
+}
+
 func helperSupervise(cfg helperConfig) int {
 	sigs := CatchSignals()
 	r := reaper.New()
-	dir, err := os.MkdirTemp("", "supervise-sandbox")
-	if err != nil {
-		fmt.Println("helper:", err)
-		return 1
-	}
-	host, err := stage2.NewSandboxHost(dir)
+	host, dir, err := newSandbox()
 	if err != nil {
 		fmt.Println("helper:", err)
 		return 1
@@ -481,12 +486,7 @@ func (h stuckHost) Run(ctx context.Context, cmd stage2.Cmd) (stage2.ExitStatus, 
 func helperStuckStep() int {
 	sigs := CatchSignals()
 	r := reaper.New()
-	dir, err := os.MkdirTemp("", "supervise-sandbox")
-	if err != nil {
-		fmt.Println("helper:", err)
-		return 1
-	}
-	sb, err := stage2.NewSandboxHost(dir)
+	sb, _, err := newSandbox()
 	if err != nil {
 		fmt.Println("helper:", err)
 		return 1
